@@ -1,0 +1,30 @@
+#!/bin/bash
+# Builds a demo guest disk with the real tools (MBR, ext4 /boot in a logical partition, a GRUB 2 menu) and
+# boots it with pvboot exactly as libxl would. Needs root (loop-free: mkfs.ext4 -d writes the image).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+W=$(mktemp -d /tmp/pvboot-demo.XXXXXX)
+mkdir -p "$W/tree/boot/grub" "$W/out"
+head -c $((8 << 20)) /dev/urandom > "$W/tree/boot/vmlinuz-6.1.0-20-amd64"
+head -c $((24 << 20)) /dev/urandom > "$W/tree/boot/initrd.img-6.1.0-20-amd64"
+ln -s vmlinuz-6.1.0-20-amd64 "$W/tree/boot/vmlinuz"
+cat > "$W/tree/boot/grub/grub.cfg" <<'CFG'
+set default=0
+menuentry 'Debian GNU/Linux' {
+	linux	/boot/vmlinuz-6.1.0-20-amd64 root=/dev/xvda5 ro quiet
+	initrd	/boot/initrd.img-6.1.0-20-amd64
+}
+CFG
+mkfs.ext4 -q -F -d "$W/tree" "$W/boot.ext4" 64M
+truncate -s 80M "$W/demo.img"
+printf 'label: dos\nstart=2048, size=4M, type=83\nstart=, type=5\nstart=, type=83\n' | sfdisk -q "$W/demo.img"
+off=$(sfdisk -J "$W/demo.img" | .venv/bin/python -c 'import json,sys;print(json.load(sys.stdin)["partitiontable"]["partitions"][-1]["start"]*512)')
+dd if="$W/boot.ext4" of="$W/demo.img" bs=1M seek="$off" oflag=seek_bytes conv=notrunc status=none
+echo "demo disk: $W/demo.img"
+.venv/bin/pvboot -l "$W/demo.img"
+echo "--- pvboot as libxl runs it:"
+.venv/bin/pvboot -q --kernel=/boot/vmlinuz --ramdisk=/boot/initrd.img-6.1.0-20-amd64 --args='console=hvc0' \
+  --output-format=simple --output-directory="$W/out" "$W/demo.img"
+ls -l "$W/out"
+cmp "$W/tree/boot/vmlinuz-6.1.0-20-amd64" "$W"/out/boot_kernel.* && echo "kernel copied intact"

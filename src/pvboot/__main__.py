@@ -1,0 +1,7 @@
+"""`python -m pvboot`."""
+
+import sys
+
+from pvboot.cli import main
+
+sys.exit(main())

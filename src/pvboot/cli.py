@@ -1,0 +1,127 @@
+"""The command line: pygrub's options with their meanings, as libxl calls them; exit codes.
+
+Every failure ends as exactly one `pvboot: ` line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pvboot import __version__
+from pvboot.errors import PvbootError, UsageError
+from pvboot.output import FORMATS
+from pvboot.request import DEFAULT_OUTPUT_DIRECTORY, BootRequest
+
+PROG = "pvboot"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        allow_abbrev=False,
+        description=(
+            "Boot a Xen PV/PVH guest from its own disk: find the boot menu its distribution wrote, choose "
+            "the entry real GRUB would boot, copy that kernel and initrd out and tell libxl."
+        ),
+        epilog="Environment: PYGRUB_MAX_FILE_SIZE_MB caps the kernel and ramdisk size (default 128).",
+    )
+    add = parser.add_argument
+    add("image", metavar="DISK", help="the guest's disk: an image file (raw or qcow2) or a block device")
+    add("-q", "--quiet", action="store_true", help="no menu: boot the default entry")
+    add("-i", "--interactive", action="store_true", help="show the menu (the default when on a terminal)")
+    add("-l", "--list-entries", action="store_true", help="list the menu entries and exit")
+    add("-n", "--not-really", action="store_true", help="choose and check, but copy nothing")
+    add("--entry", metavar="N|TITLE", help="boot this entry (index, '1>2' path, title or id); implies -q")
+    add("--kernel", metavar="PATH", help="boot this kernel from the guest disk, reading no menu")
+    add("--ramdisk", metavar="PATH", help="with --kernel: the initrd on the guest disk")
+    add("--args", metavar="CMDLINE", help="append to the kernel command line")
+    add("--output", metavar="FILE", help="write the answer here ('-' or absent: stdout)")
+    add("--output-format", choices=FORMATS, default="sxp", help="sxp (default), simple, simple0 or json")
+    add("--json", action="store_const", dest="output_format", const="json", help="same as --output-format=json")
+    add("--output-directory", metavar="DIR", help=f"where the kernel and ramdisk go ({DEFAULT_OUTPUT_DIRECTORY})")
+    add("--offset", metavar="BYTES", type=int, help="the boot filesystem starts at this byte of the disk")
+    add("--runas", metavar="UID", type=int, help="drop to this uid to read the disk; implies -q")
+    add("--isconfig", action="store_true", help="DISK is a boot config file on the host: show what it boots")
+    add("--debug", action="store_true", help="print the decision trace on stderr")
+    add("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> BootRequest:
+    ns = build_parser().parse_args(list(argv))
+    interactive = not (ns.quiet or ns.entry is not None or ns.runas is not None or ns.list_entries)
+    if ns.interactive and ns.runas is None:
+        interactive = True
+    if ns.ramdisk and not ns.kernel:
+        raise UsageError("--ramdisk needs --kernel")
+    request = BootRequest(
+        image=ns.image,
+        kernel=ns.kernel,
+        ramdisk=ns.ramdisk,
+        args=ns.args,
+        entry=ns.entry,
+        interactive=interactive,
+        list_entries=ns.list_entries,
+        not_really=ns.not_really,
+        isconfig=ns.isconfig,
+        debug=ns.debug,
+        output=None if ns.output in (None, "-") else ns.output,
+        output_format=ns.output_format,
+        offset=ns.offset,
+        runas=ns.runas,
+    )
+    if ns.output_directory is not None:
+        request.output_directory = ns.output_directory
+        request.output_directory_given = True
+    return request
+
+
+def _one_line(message: str) -> str:
+    """The error as one printable line: guest text may hold newlines or escape sequences."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in message.replace("\n", " "))
+    return cleaned[:2000]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pvboot` command (and of `pygrub` when installed under that name)."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.CRITICAL,
+        format="pvboot-debug: %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        request = parse_args(argv)
+        from pvboot.boot import run
+
+        return run(request)
+    except PvbootError as exc:
+        print(f"{PROG}: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one-line contract holds even for pvboot's own bugs
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return 70
+    finally:
+        try:
+            sys.stdout.flush()
+        except OSError:
+            pass

@@ -1,0 +1,369 @@
+"""The GRUB commands pvboot gives the interpreter: menus, loaders, search, grubenv, and dom0 no-ops.
+
+Loader commands do not load anything: while a menu entry runs they record into a BootSpec what GRUB's
+loader would have loaded (checking the files exist, as GRUB opens them), so the entry's commands decide
+the kernel, initrds and command line exactly as GRUB's would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pvboot.config.grub2.grubenv import parse_envblk
+from pvboot.config.grub2.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError, parse
+from pvboot.disk.fsapi import Kind
+from pvboot.errors import GuestDataError, LimitError
+from pvboot.menu import CHAINLOADER, LINUX, MULTIBOOT, NOTHING, OTHER, BootSpec, Entry, FileRef
+
+if TYPE_CHECKING:
+    from pvboot.config.grub2.session import Grub2Session
+
+MENUENTRY_OPTIONS = [
+    Opt("class", value=REQUIRED, repeatable=True),
+    Opt("users", value=REQUIRED),
+    Opt("hotkey", value=REQUIRED),
+    Opt("source", value=REQUIRED),
+    Opt("id", value=REQUIRED),
+    Opt("unrestricted"),
+]
+SEARCH_OPTIONS = [
+    Opt("file", "f"),
+    Opt("label", "l"),
+    Opt("fs-uuid", "u"),
+    Opt("set", "s", OPTIONAL),
+    Opt("no-floppy", "n"),
+    *(Opt(f"hint{s}", value=REQUIRED, repeatable=True) for s in ("", "-ieee1275", "-bios", "-baremetal", "-efi", "-arc")),
+]
+# Commands that change only the screen, the firmware or modules: accepted and ignored in dom0.
+IGNORED = (
+    "insmod rmmod load_video terminal_output terminal_input terminal serial loadfont font background_image "
+    "background_color play clear sleep gfxmode videoinfo set_gfxpayload cmostest cmosclean lsfonts "
+    "tpm2_key_protector_init cryptomount lsmod loopback savedefault fwsetup"
+).split()
+LOADERS_OTHER = "knetbsd kfreebsd kopenbsd xnu_kernel xnu_kernel64 appleloader ntldr truecrypt freedos plan9".split()
+
+Command = Callable[[object, list[str], str | None], int]
+
+
+def quote_cmdline(args: list[str]) -> str:
+    """The command line GRUB's `linux` builds (lib/cmdline.c): words with spaces in double quotes,
+    backslash before backslash, quote and double quote."""
+    out = []
+    for word in args:
+        text = "".join("\\" + ch if ch in "\\'\"" else ch for ch in word)
+        out.append(f'"{text}"' if " " in word else text)
+    return " ".join(out)
+
+
+class Commands:
+    """The command implementations, bound to one session."""
+
+    def __init__(self, session: Grub2Session) -> None:
+        self.s = session
+
+    def install(self) -> None:
+        reg = self.s.interp.register
+        reg("menuentry", self._entry(submenu=False))
+        reg("submenu", self._entry(submenu=True))
+        for name in ("linux", "linux16", "linuxefi"):
+            reg(name, self._linux(name))
+        for name in ("initrd", "initrd16", "initrdefi"):
+            reg(name, self._initrd)
+        reg("devicetree", self._devicetree)
+        for name in ("multiboot", "multiboot2"):
+            reg(name, self._multiboot(name))
+        for name in ("module", "module2"):
+            reg(name, self._module)
+        reg("chainloader", self._other(CHAINLOADER, "chainloader"))
+        for name in LOADERS_OTHER:
+            reg(name, self._other(OTHER, name))
+        reg("boot", self._boot)
+        reg("search", self._search)
+        reg("search.file", self._search_short("file"))
+        reg("search.fs_uuid", self._search_short("fs-uuid"))
+        reg("search.fs_label", self._search_short("label"))
+        reg("load_env", self._load_env)
+        reg("save_env", self._save_env)
+        reg("configfile", self._configfile)
+        reg("probe", self._probe)
+        for name in IGNORED:
+            reg(name, self._ignored)
+        reg("gettext", self._gettext)
+        reg("keystatus", lambda _i, _a, _b: 1)  # no key is ever held down
+        reg("cpuid", lambda _i, _a, _b: 0)  # a 64-bit CPU with long mode, as dom0's
+        reg("read", lambda _i, _a, _b: 1)  # no console input while the config runs
+        reg("blscfg", self._blscfg)
+
+    # -- guarded execution: a failing command sets $? and the script goes on, as in GRUB
+    def _fail(self, message: str) -> int:
+        self.s.log(f"error: {message}")
+        if self.s.recorder is not None:
+            self.s.recorder.errors.append(message)
+        return 1
+
+    # -- menus
+    def _entry(self, submenu: bool) -> Command:
+        def run(_interp: object, args: list[str], block: str | None) -> int:
+            try:
+                opts = parse(args, MENUENTRY_OPTIONS)
+            except OptionError as exc:
+                return self._fail(str(exc))
+            if not opts.args:
+                return self._fail("missing arguments")
+            if block is None and not opts.has("source"):
+                return self._fail("no menuentry definition")
+            title, extra = opts.args[0], opts.args[1:]
+            body = block if block is not None else ""
+            prefix = "setparams " + " ".join("'" + a.replace("'", "'\\''") + "'" for a in opts.args) + "\n"
+            entry = Entry(
+                title=title,
+                id=opts.one("id") or "",
+                classes=opts.all("class"),
+                users=opts.one("users") if opts.has("users") else (None if opts.has("unrestricted") else ""),
+                unrestricted=opts.has("unrestricted"),
+                hotkey=opts.one("hotkey"),
+                submenu=submenu,
+                source=prefix + body,
+                handle=(body, [title, *extra]),
+            )
+            self.s.add_entry(entry)
+            return 0
+
+        return run
+
+    # -- loaders
+    def _file(self, path: str, what: str) -> FileRef:
+        """A loader's file as GRUB opens it: `(dev)/path` or relative to $root; must be a regular file."""
+        ref = self.s.view.split(path, self.s.interp.get("root"))
+        kind = self.s.view.kind(ref)
+        if kind is not Kind.FILE:
+            raise GuestDataError(f"file `{ref.display()}' not found" if kind is None else f"{what} {ref.display()}: not a regular file")
+        return ref
+
+    def _loading(self) -> BootSpec | None:
+        return self.s.recorder
+
+    def _linux(self, name: str) -> Command:
+        def run(_interp: object, args: list[str], _block: str | None) -> int:
+            spec = self._loading()
+            if spec is None:
+                return 0
+            if not args:
+                return self._fail("filename expected")
+            spec.kind, spec.kernel, spec.initrds, spec.devicetree, spec.modules = NOTHING, None, [], None, []
+            try:
+                spec.kernel = self._file(args[0], "kernel")
+            except GuestDataError as exc:
+                return self._fail(str(exc))
+            spec.kind, spec.loader = LINUX, name
+            spec.args = quote_cmdline(args[1:])
+            return 0
+
+        return run
+
+    def _initrd(self, _interp: object, args: list[str], _block: str | None) -> int:
+        spec = self._loading()
+        if spec is None:
+            return 0
+        if spec.kind != LINUX:
+            return self._fail("you need to load the kernel first")
+        files = [a for a in args if not a.startswith("--")]
+        if not files:
+            return self._fail("filename expected")
+        try:
+            spec.initrds = [self._file(f, "initrd") for f in files]
+        except GuestDataError as exc:
+            spec.initrds = []
+            return self._fail(str(exc))
+        return 0
+
+    def _devicetree(self, _interp: object, args: list[str], _block: str | None) -> int:
+        spec = self._loading()
+        if spec is None:
+            return 0
+        if not args:
+            return self._fail("filename expected")
+        try:
+            spec.devicetree = self._file(args[0], "devicetree")
+        except GuestDataError as exc:
+            return self._fail(str(exc))
+        return 0
+
+    def _multiboot(self, name: str) -> Command:
+        def run(_interp: object, args: list[str], _block: str | None) -> int:
+            spec = self._loading()
+            if spec is None:
+                return 0
+            files = [a for a in args if not a.startswith("--")]
+            if not files:
+                return self._fail("filename expected")
+            spec.kind, spec.kernel, spec.initrds, spec.modules = NOTHING, None, [], []
+            try:
+                spec.kernel = self._file(files[0], "kernel")
+            except GuestDataError as exc:
+                return self._fail(str(exc))
+            spec.kind, spec.loader, spec.args = MULTIBOOT, name, " ".join(files[1:])
+            return 0
+
+        return run
+
+    def _module(self, _interp: object, args: list[str], _block: str | None) -> int:
+        spec = self._loading()
+        if spec is None:
+            return 0
+        if spec.kind != MULTIBOOT:
+            return self._fail("you need to load the multiboot kernel first")
+        spec.modules.append(" ".join(a for a in args if not a.startswith("--")))
+        return 0
+
+    def _other(self, kind: str, name: str) -> Command:
+        def run(_interp: object, args: list[str], _block: str | None) -> int:
+            spec = self._loading()
+            if spec is not None:
+                spec.kind, spec.loader, spec.kernel, spec.initrds = kind, name, None, []
+                spec.args = " ".join(args)
+            return 0
+
+        return run
+
+    def _boot(self, _interp: object, _args: list[str], _block: str | None) -> int:
+        if self.s.recorder is not None:
+            raise BootNow()
+        return 0
+
+    # -- devices
+    def _search(self, _interp: object, args: list[str], _block: str | None) -> int:
+        try:
+            opts = parse(args, SEARCH_OPTIONS)
+        except OptionError as exc:
+            return self._fail(str(exc))
+        var = (opts.one("set") or "root") if opts.has("set") else None
+        if opts.args:
+            key = opts.args[0]
+        elif opts.one("set"):
+            key, var = str(opts.one("set")), "root"
+        else:
+            return self._fail("one argument expected")
+        how = "label" if opts.has("label") else "fs-uuid" if opts.has("fs-uuid") else "file" if opts.has("file") else None
+        if how is None:
+            return self._fail("unspecified search type")
+        hints = opts.all("hint") + opts.all("hint-bios") + opts.all("hint-baremetal")
+        return self._do_search(how, key, var, hints)
+
+    def _search_short(self, how: str) -> Command:
+        def run(_interp: object, args: list[str], _block: str | None) -> int:
+            if not args:
+                return self._fail("one argument expected")
+            return self._do_search(how, args[0], args[1] if len(args) > 1 else None, args[2:])
+
+        return run
+
+    def _do_search(self, how: str, key: str, var: str | None, hints: list[str]) -> int:
+        view = self.s.view
+        order: list[str] = []
+        for hint in hints:
+            name = hint.rstrip(",")
+            if view.find_volume(name) is not None:
+                order.append(view.find_volume(name).name)  # type: ignore[union-attr]
+        order += [n for n in view.volume_names() if n not in order]
+        for name in order:
+            if self._matches(how, key, name):
+                self.s.log(f"search --{how} {key}: found ({name})")
+                if var:
+                    self.s.interp.set(var, name)
+                return 0
+        return self._fail(f"no such device: {key}")
+
+    def _matches(self, how: str, key: str, name: str) -> bool:
+        view = self.s.view
+        try:
+            if how == "file":
+                return view.kind(FileRef(name, key)) is not None
+            if how == "fs-uuid":
+                uuid = view.fs_uuid(name)
+                return uuid is not None and uuid.lower() == key.lower()
+            return view.fs_label(name) == key
+        except GuestDataError:
+            return False
+
+    def _probe(self, _interp: object, args: list[str], _block: str | None) -> int:
+        spec = [Opt("set", "s", REQUIRED), Opt("driver", "d"), Opt("partmap", "p"), Opt("fs", "f"),
+                Opt("fs-uuid", "u"), Opt("label", "l"), Opt("part-uuid", value=NONE)]
+        try:
+            opts = parse(args, spec)
+        except OptionError as exc:
+            return self._fail(str(exc))
+        if not opts.args:
+            return self._fail("device name required")
+        name = opts.args[0].strip("()")
+        view = self.s.view
+        value = view.fs_type(name) if opts.has("fs") else view.fs_uuid(name) if opts.has("fs-uuid") else (
+            view.fs_label(name) if opts.has("label") else None)
+        if value is None:
+            return self._fail(f"cannot probe ({name})")
+        if opts.has("set"):
+            self.s.interp.set(str(opts.one("set")), value)
+        else:
+            self.s.log(value)
+        return 0
+
+    # -- files
+    def _load_env(self, _interp: object, args: list[str], _block: str | None) -> int:
+        try:
+            opts = parse(args, [Opt("file", "f", REQUIRED), Opt("skip-sig", "s")])
+        except OptionError as exc:
+            return self._fail(str(exc))
+        path = opts.one("file")
+        if path is None:
+            prefix = self.s.interp.get("prefix")
+            if prefix is None:
+                return self._fail("variable `prefix' isn't set")
+            path = prefix + "/grubenv"
+        try:
+            text = self.s.read_text(path)
+        except GuestDataError as exc:
+            return self._fail(str(exc))
+        values = parse_envblk(text)
+        if values is None:
+            return self._fail("invalid environment block")
+        wanted = set(opts.args)
+        for name, value in values.items():
+            if not wanted or name in wanted:
+                self.s.interp.set(name, value)
+        self.s.log(f"load_env {path}: {', '.join(f'{k}={v}' for k, v in values.items()) or 'empty'}")
+        return 0
+
+    def _save_env(self, _interp: object, args: list[str], _block: str | None) -> int:
+        self.s.log(f"save_env {' '.join(args)}: not written (pvboot reads the guest disk read-only)")
+        return 0
+
+    def _configfile(self, _interp: object, args: list[str], _block: str | None) -> int:
+        if not args:
+            return self._fail("filename expected")
+        try:
+            self.s.configfile(args[0])
+        except LimitError:
+            raise
+        except GuestDataError as exc:
+            return self._fail(str(exc))
+        return 0
+
+    def _blscfg(self, _interp: object, args: list[str], _block: str | None) -> int:
+        try:
+            self.s.blscfg()
+        except GuestDataError as exc:
+            return self._fail(str(exc))
+        return 0
+
+    def _ignored(self, _interp: object, _args: list[str], _block: str | None) -> int:
+        return 0
+
+    def _gettext(self, _interp: object, args: list[str], _block: str | None) -> int:
+        self.s.log(" ".join(args))
+        return 0
+
+
+class BootNow(BaseException):
+    """`boot` inside a running menu entry: the entry is complete. Not an Exception, so no handler in the
+    interpreter mistakes it for a command failure."""

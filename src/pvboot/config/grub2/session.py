@@ -1,0 +1,284 @@
+"""One grub.cfg run as GRUB runs it: the config at the top level, then submenus and entries on demand.
+
+GRUB executes the whole config first (building the menu), then resolves `default` against the menu;
+choosing a submenu opens a new environment context and runs the submenu's body, with `default` set to
+the rest of a `a>b` path; choosing an entry runs its body with the variables of that moment. Entries are
+run from a snapshot of the interpreter, so listing the whole menu has no side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pvboot.config.grub2.commands import BootNow, Commands
+from pvboot.config.grub2.interp import Interpreter, ScriptLimits
+from pvboot.config.guestview import GuestView
+from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.limits import Limits
+from pvboot.menu import BootSpec, Choice, Entry, FileRef, Menu, entry_number, grub_strtoul, path_rest
+
+# Variables GRUB's normal mode sets before it reads grub.cfg (normal/main.c features, kern/main.c).
+FEATURES = (
+    "feature_chainloader_bpb feature_ntldr feature_platform_search_hint feature_default_font_path "
+    "feature_all_video_module feature_menuentry_id feature_menuentry_options feature_200_final "
+    "feature_nativedisk_cmd feature_timeout_style"
+).split()
+
+
+class NestedMenu(BaseException):
+    """`configfile` produced a menu: GRUB shows it at once, so the outer config stops there."""
+
+
+class Grub2Session:
+    """A grub.cfg on the guest, run by the interpreter against the guest's volumes."""
+
+    def __init__(self, view: GuestView, volume: str, path: str, limits: Limits, log: Callable[[str], None]) -> None:
+        self.view = view
+        self.volume = volume
+        self.path = path
+        self.limits = limits
+        self._log = log
+        self.interp = Interpreter(_Host(self), ScriptLimits())
+        self.recorder: BootSpec | None = None
+        self.menus: list[list[Entry]] = [[]]
+        Commands(self).install()
+        self._snapshot: object | None = None
+        self.top: list[Entry] = []
+
+    def log(self, message: str) -> None:
+        where = f"{self.interp.current_file}:{self.interp.current_line}" if self.interp.current_file else ""
+        self._log(f"{where}: {message}" if where else message)
+
+    # -- files, with GRUB's path rules
+    def resolve(self, path: str) -> FileRef:
+        return self.view.split(path, self.interp.get("root"))
+
+    def read_text(self, path: str) -> str:
+        return self.view.read_text(self.resolve(path), self.limits.max_config_size)
+
+    # -- running the config
+    def load(self) -> None:
+        """Run grub.cfg at the top level, as GRUB's normal mode does; keeps the resulting state."""
+        directory = self.path.rsplit("/", 1)[0] or "/"
+        self.interp.set("root", self.volume)
+        self.interp.set("prefix", f"({self.volume}){directory}")
+        self.interp.set("cmdpath", f"({self.volume})")
+        for name, value in (("grub_cpu", "i386"), ("grub_platform", "pc"), ("pager", "")):
+            self.interp.set(name, value)
+        for name in FEATURES:
+            self.interp.set(name, "y")
+            self.interp.export(name)
+        for name in ("root", "prefix", "grub_cpu", "grub_platform"):
+            self.interp.export(name)
+        text = self.view.read_text(FileRef(self.volume, self.path), self.limits.max_config_size)
+        try:
+            self.interp.run_config(text, f"({self.volume}){self.path}")
+        except NestedMenu:
+            pass
+        self.top = self.menus[-1]
+        self._snapshot = self.interp.snapshot()
+
+    def add_entry(self, entry: Entry) -> None:
+        menu = self.menus[-1]
+        if len(menu) >= 10_000:
+            raise LimitError("grub.cfg: more than 10000 menu entries")
+        menu.append(entry)
+
+    def configfile(self, path: str) -> None:
+        """GRUB's configfile: a new context and a new menu; if it has entries, that menu is shown now."""
+        text = self.read_text(path)
+        self.interp.context_open()
+        self.menus.append([])
+        self.interp.run_source(text, path)
+        if self.menus[-1]:
+            self.menus[0] = self.menus.pop()
+            raise NestedMenu()
+        self.menus.pop()
+        self.interp.context_close()
+
+    def blscfg(self) -> None:
+        from pvboot.config.grub2.blscfg import run_blscfg
+
+        run_blscfg(self)
+
+    # -- menus and entries
+    def _enter_submenu(self, entry: Entry) -> list[Entry]:
+        default = self.interp.get("default")
+        self.interp.context_open()
+        rest = path_rest(default)
+        if rest is not None:
+            self.interp.set("default", rest)
+        else:
+            self.interp.unset("default")
+        self.menus.append([])
+        body, args = entry.handle
+        self.interp.run_new_scope(body, args)
+        return self.menus.pop()
+
+    def _run_entry(self, entry: Entry) -> BootSpec:
+        spec = BootSpec()
+        self.recorder = spec
+        body, args = entry.handle
+        try:
+            self.interp.run_new_scope(body, args)
+        except BootNow:
+            pass
+        finally:
+            self.recorder = None
+        return spec
+
+    def _restore(self) -> None:
+        assert self._snapshot is not None
+        self.interp.restore(self._snapshot)
+        self.menus = [self.top]
+        self.recorder = None
+
+    def walk(self, path: list[int]) -> tuple[list[Entry], BootSpec | None]:
+        """The entries along `path` and, when it ends at an entry, what that entry loads."""
+        self._restore()
+        try:
+            entries, chain = self.top, []
+            for index in path:
+                if not 0 <= index < len(entries):
+                    raise NotFoundError(f"menu entry {'>'.join(map(str, path))}: no such entry")
+                entry = entries[index]
+                chain.append(entry)
+                if entry.submenu:
+                    entries = self._enter_submenu(entry)
+                else:
+                    return chain, self._run_entry(entry)
+            return chain, None
+        finally:
+            self._restore()
+
+    def children(self, path: list[int]) -> list[Entry]:
+        """The entries of the submenu at `path`, as GRUB builds them when it is entered."""
+        self._restore()
+        try:
+            entries = self.top
+            for index in path:
+                entries = self._enter_submenu(entries[index])
+            return entries
+        finally:
+            self._restore()
+
+    def choose(self, spec: str | None) -> Choice:
+        """GRUB's choice: `default` (or `spec`, from --entry) resolved per level by id, title or number,
+        an invalid default meaning entry 0; `a>b` walks into submenus."""
+        self._restore()
+        choice = Choice([], [])
+        origin = "default" if spec is None else "--entry"
+        try:
+            if spec is not None:
+                self.interp.set("default", spec)
+            entries = self.top
+            while True:
+                if not entries:
+                    raise GuestDataError(f"({self.volume}){self.path}: the menu has no entries")
+                value = self.interp.get("default")
+                index = entry_number(entries, value)
+                if 0 <= index < len(entries):
+                    choice.reasons.append(f"{origin}={value!r} names entry {index}")
+                elif spec is not None:
+                    raise NotFoundError(f"--entry={spec}: no such menu entry")
+                else:
+                    why = "is not set" if value is None else f"={value!r} names no entry"
+                    choice.reasons.append(f"{origin} {why}: entry 0")
+                    index = 0
+                choice.path.append(index)
+                choice.titles.append(entries[index].title)
+                if not entries[index].submenu:
+                    return choice
+                entries = self._enter_submenu(entries[index])
+        finally:
+            self._restore()
+
+    def run(self, path: list[int]) -> BootSpec:
+        """What the entry at `path` loads."""
+        spec = self.walk(path)[1]
+        if spec is None:
+            raise NotFoundError(f"menu entry {'>'.join(map(str, path))} is a submenu")
+        return spec
+
+    def fallbacks(self) -> list[int]:
+        """GRUB 2.06's fallback list: top-level entry numbers, tried in order when the default fails."""
+        self._restore()
+        found = []
+        for word in (self.interp.get("fallback") or "").split():
+            number = grub_strtoul(word)
+            if number is None or number < 0:
+                break
+            found.append(number)
+        return found
+
+    def _get_saved(self, name: str) -> str | None:
+        self._restore()
+        return self.interp.get(name)
+
+    def menu(self) -> Menu:
+        """The whole menu, each entry's BootSpec from a speculative run (for -l and the console)."""
+        self._restore()
+        timeout = self.interp.get("timeout")
+        menu = Menu(
+            entries=self._fill(self.top, []),
+            default=self._get_saved("default"),
+            fallback=self._get_saved("fallback"),
+            timeout=_int_or_none(timeout),
+            timeout_style=self._get_saved("timeout_style") or "menu",
+            source=f"({self.volume}){self.path}",
+            kind="grub2",
+        )
+        return menu
+
+    def _fill(self, entries: list[Entry], path: list[int]) -> list[Entry]:
+        for index, entry in enumerate(entries):
+            if entry.submenu:
+                entry.children = self._fill(self.children([*path, index]), [*path, index])
+            else:
+                entry.boot = self.walk([*path, index])[1]
+        return entries
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or not value.strip().lstrip("-").isdigit():
+        return None
+    number = int(value)
+    return None if number < 0 else number
+
+
+class _Host:
+    """The interpreter's window onto the guest: files resolve against `$root` as GRUB's do."""
+
+    def __init__(self, session: Grub2Session) -> None:
+        self.session = session
+
+    def read_file(self, path: str) -> str:
+        return self.session.read_text(path)
+
+    def file_test(self, op: str, path: str) -> bool:
+        from pvboot.disk.fsapi import Kind
+
+        ref = self.session.resolve(path)
+        kind = self.session.view.kind(ref)
+        if op == "-e":
+            return kind is not None
+        if op == "-d":
+            return kind is Kind.DIR
+        if op == "-f":
+            return kind is Kind.FILE
+        if op == "-s":
+            try:
+                return kind is Kind.FILE and self.session.view.size(ref) > 0
+            except GuestDataError:
+                return False
+        return False
+
+    def glob(self, pattern: str) -> list[str]:
+        ref = self.session.resolve(pattern)
+        found = self.session.view.glob(ref)
+        if pattern.startswith("("):
+            return [f"({ref.volume}){p}" for p in found]
+        return found
+
+    def log(self, message: str) -> None:
+        self.session.log(message)

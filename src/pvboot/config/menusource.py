@@ -1,0 +1,61 @@
+"""A loaded boot menu, whatever wrote it: list it, choose an entry as its boot loader would, run it.
+
+GRUB 2 configs are programs (`grub2.session.Grub2Session`); BLS, extlinux and GRUB legacy menus are
+data (`FlatMenu`). Both answer the same three questions, so the rest of pvboot does not care which.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pvboot.errors import GuestDataError, NotFoundError
+from pvboot.menu import BootSpec, Choice, Menu, entry_number
+
+
+class MenuSource(Protocol):
+    def menu(self) -> Menu: ...
+
+    def choose(self, spec: str | None) -> Choice:
+        """The entry `spec` names (GRUB's forms: index, id, title, `a>b`), or the default for None."""
+        ...
+
+    def run(self, path: list[int]) -> BootSpec: ...
+
+    def fallbacks(self) -> list[int]: ...
+
+
+class FlatMenu:
+    """A menu whose entries are data: a single level, BootSpecs known up front."""
+
+    def __init__(self, menu: Menu) -> None:
+        self._menu = menu
+
+    def menu(self) -> Menu:
+        return self._menu
+
+    def choose(self, spec: str | None) -> Choice:
+        entries = self._menu.entries
+        if not entries:
+            raise GuestDataError(f"{self._menu.source}: the menu has no entries")
+        value = self._menu.default if spec is None else spec
+        index = entry_number(entries, value)
+        origin = "default" if spec is None else "--entry"
+        if 0 <= index < len(entries):
+            reason = f"{origin}={value!r} names entry {index}"
+        elif spec is not None:
+            raise NotFoundError(f"--entry={spec}: no such menu entry")
+        else:
+            reason = f"{origin} {'is not set' if value is None else f'={value!r} names no entry'}: entry 0"
+            index = 0
+        if self._menu.default_origin and spec is None:
+            reason += f" ({self._menu.default_origin})"
+        return Choice([index], [entries[index].title], [reason])
+
+    def run(self, path: list[int]) -> BootSpec:
+        if len(path) != 1 or not 0 <= path[0] < len(self._menu.entries):
+            raise NotFoundError(f"menu entry {'>'.join(map(str, path))}: no such entry")
+        return self._menu.entries[path[0]].boot or BootSpec()
+
+    def fallbacks(self) -> list[int]:
+        value = self._menu.fallback or ""
+        return [int(w) for w in value.split() if w.isdigit()]

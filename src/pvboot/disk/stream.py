@@ -1,0 +1,59 @@
+"""A bounded window onto a seekable stream: what a partition or logical volume is to its filesystem."""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+
+class SliceStream(io.RawIOBase):
+    """Bytes [offset, offset+size) of `base`, read-only; reads never leave the window."""
+
+    def __init__(self, base: BinaryIO, offset: int, size: int) -> None:
+        super().__init__()
+        self.base = base
+        self.offset = offset
+        self.size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            new = pos
+        elif whence == io.SEEK_CUR:
+            new = self._pos + pos
+        elif whence == io.SEEK_END:
+            new = self.size + pos
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if new < 0:
+            raise OSError("seek before the start of the volume")
+        self._pos = new
+        return new
+
+    def read(self, n: int | None = -1) -> bytes:
+        remaining = self.size - self._pos
+        if remaining <= 0:
+            return b""
+        if n is None or n < 0 or n > remaining:
+            n = remaining
+        self.base.seek(self.offset + self._pos)
+        data = self.base.read(n)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        return self.read(-1)

@@ -1,0 +1,200 @@
+"""The child's side of the boundary: everything that reads guest bytes, served request by request.
+
+The parent (boot.py) sends small requests; this module opens the disk (only after the sandbox has
+confined the process), finds configs and copies files, and answers with plain JSON-able data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pvboot.config.discover import FoundConfig, find_configs
+from pvboot.config.guestview import GuestView
+from pvboot.config.load import load_menu
+from pvboot.config.menusource import MenuSource
+from pvboot.disk.volumes import GuestDisk, Volume
+from pvboot.errors import GuestDataError, NotFoundError, PvbootError
+from pvboot.extract import GuestFile, copy_files
+from pvboot.limits import Limits
+from pvboot.menu import NOTHING, Choice, FileRef
+from pvboot.sandbox.channel import Channel, ChannelClosed
+from pvboot.sandbox.child import describe_failure
+
+log = logging.getLogger(__name__)
+trace = logging.getLogger("pvboot.trace")
+
+_DEVICE_PREFIX = re.compile(r"^\(([^()/]*)\)(.*)$")
+
+
+@dataclass(frozen=True)
+class OutputFds:
+    """The pre-created output files the child writes into (None with --not-really)."""
+
+    kernel: int | None
+    ramdisk: int | None
+
+
+class GuestSession:
+    """One guest disk, opened on first use, and the requests it answers."""
+
+    def __init__(self, image: str, limits: Limits, fds: OutputFds, offset: int | None = None) -> None:
+        self.image = image
+        self.limits = limits
+        self.fds = fds
+        self.offset = offset
+        self._disk: GuestDisk | None = None
+        self._menu: tuple[FoundConfig, MenuSource] | None = None
+
+    @property
+    def disk(self) -> GuestDisk:
+        if self._disk is None:
+            self._disk = GuestDisk(self.image, self.limits, self.offset)
+        return self._disk
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "inspect":
+            return self.inspect()
+        if op == "extract":
+            return self.extract(request)
+        if op == "menu":
+            return self.menu()
+        if op == "boot":
+            return self.boot(request)
+        raise GuestDataError(f"unknown request {op!r}")
+
+    def inspect(self) -> dict[str, Any]:
+        """The disk layout and the boot configs found on it."""
+        volumes = [_describe(v) for v in self.disk.volumes]
+        configs = [c.to_json() for c in find_configs(self.disk)]
+        return {"type": "inspect", "volumes": volumes, "configs": configs}
+
+    def _loaded(self) -> tuple[FoundConfig, MenuSource]:
+        if self._menu is None:
+            view = GuestView(self.disk)
+            self._menu = load_menu(view, find_configs(self.disk), self.limits, trace.info)
+        return self._menu
+
+    def menu(self) -> dict[str, Any]:
+        """The menu as the guest's boot loader shows it, with the default it would take."""
+        found, source = self._loaded()
+        menu = source.menu()
+        choice = source.choose(None)
+        return {
+            "type": "menu",
+            "config": found.to_json(),
+            "source": menu.source,
+            "kind": menu.kind,
+            "timeout": menu.timeout,
+            "timeout_style": menu.timeout_style,
+            "entries": [e.to_json() for e in menu.entries],
+            "default": {"path": choice.path, "titles": choice.titles, "reasons": choice.reasons},
+        }
+
+    def boot(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Choose (an explicit path, --entry, or the default with GRUB's fallbacks), check, extract."""
+        found, source = self._loaded()
+        if request.get("path") is not None:
+            path = [int(i) for i in request["path"]]
+            choice = Choice(path, [], ["chosen on the console"])
+        else:
+            choice = source.choose(request.get("entry"))
+        trace.info("chose %s: %s", " > ".join(repr(t) for t in choice.titles), "; ".join(choice.reasons))
+        spec = source.run(choice.path)
+        if not spec.pv_bootable and spec.kind == NOTHING and request.get("entry") is None and request.get("path") is None:
+            for index in source.fallbacks():
+                trace.info("default entry failed (%s): trying fallback entry %d", spec.why_not_bootable(), index)
+                candidate = source.run([index])
+                if candidate.pv_bootable:
+                    choice, spec = Choice([index], [], [f"fallback entry {index}"]), candidate
+                    break
+        title = " > ".join(choice.titles) or ">".join(map(str, choice.path))
+        if not spec.pv_bootable:
+            raise GuestDataError(f"menu entry '{title}' cannot boot as a PV guest: {spec.why_not_bootable()}")
+        assert spec.kernel is not None
+        kernel = self._ref_file(spec.kernel, found.volume)
+        initrds = [self._ref_file(ref, found.volume) for ref in spec.initrds]
+        reply = self._copy(kernel, initrds)
+        reply.update({"args": spec.args, "title": title, "path": choice.path, "reasons": choice.reasons})
+        return reply
+
+    def _ref_file(self, ref: FileRef, home: str) -> GuestFile:
+        volume = ref.volume or home
+        return GuestFile(GuestView(self.disk).tree_of(FileRef(volume, ref.path)), ref.path)
+
+    def _locate(self, path: str, volume: str | None) -> GuestFile:
+        """`path` (optionally `(device)/path`) on `volume`, else on the first volume holding it."""
+        match = _DEVICE_PREFIX.match(path)
+        if match:
+            volume, path = match.group(1), match.group(2) or "/"
+        if not path.startswith("/"):
+            raise NotFoundError(f"{path}: not an absolute path")
+        if volume:
+            return GuestFile(self.disk.volume(volume).tree(), path)
+        candidates = self.disk.filesystems()
+        if not candidates:
+            raise NotFoundError(f"{self.image}: no readable filesystem on the disk")
+        for vol in candidates:
+            if vol.tree().is_file(path):
+                return GuestFile(vol.tree(), path)
+        raise NotFoundError(f"{path}: no such file on any volume of the guest disk")
+
+    def extract(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Copy the kernel and the initrds (concatenated) into the output files."""
+        kernel = self._locate(str(request["kernel"]), request.get("volume"))
+        home = kernel.tree.where
+        initrds = [self._locate(str(p), request.get("volume") or home) for p in request.get("initrds", [])]
+        return self._copy(kernel, initrds)
+
+    def _copy(self, kernel: GuestFile, initrds: list[GuestFile]) -> dict[str, Any]:
+        reply: dict[str, Any] = {
+            "type": "extracted",
+            "kernel_source": kernel.display,
+            "ramdisk_sources": [i.display for i in initrds],
+        }
+        if self.fds.kernel is None:  # --not-really: check only
+            for item in [kernel, *initrds]:
+                item.tree.open_file(item.path)
+            return reply
+        cap = self.limits.max_file_size
+        reply["kernel_size"] = copy_files([kernel], self.fds.kernel, cap, "kernel")
+        if initrds:
+            assert self.fds.ramdisk is not None
+            reply["ramdisk_size"] = copy_files(initrds, self.fds.ramdisk, cap, "ramdisk")
+        return reply
+
+
+def _describe(volume: Volume) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "name": volume.name,
+        "offset": volume.offset,
+        "size": volume.size,
+        "fstype": volume.fstype,
+    }
+    if volume.fstype is not None:
+        try:
+            info["uuid"] = volume.tree().fs.uuid
+            info["label"] = volume.tree().fs.label
+        except GuestDataError as exc:
+            info["error"] = str(exc)
+    return info
+
+
+def serve(session: GuestSession, channel: Channel) -> None:
+    """Answer requests until the parent closes the channel."""
+    while True:
+        try:
+            request = channel.recv()
+        except ChannelClosed:
+            return
+        try:
+            reply = session.handle(request)
+        except PvbootError as exc:
+            reply = {"type": "error", "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - any failure on guest data becomes one line, never a traceback
+            log.debug("failure", exc_info=True)
+            reply = {"type": "error", "message": describe_failure(exc, session.limits.child_address_space)}
+        channel.send(reply)

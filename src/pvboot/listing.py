@@ -1,0 +1,76 @@
+"""`-l`: the menu as GRUB numbers it (submenus nested, `1>2` paths), the default and why, the disk.
+
+With --output-format=json the same as one JSON document, for programs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def clean(value: object, width: int = 0) -> str:
+    """Guest text for a terminal: control characters replaced, optionally cut with an ellipsis."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    if width and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def _ref(ref: dict[str, Any] | None) -> str:
+    if not ref:
+        return "-"
+    return clean(f"({ref['volume']}){ref['path']}" if ref.get("volume") else ref["path"])
+
+
+def _entries(entries: list[dict[str, Any]], prefix: str, default: list[int], out: list[str]) -> None:
+    """Lines for `entries`; `default` is the rest of the default path at this level ([] when off it)."""
+    for index, entry in enumerate(entries):
+        number = f"{prefix}{index}"
+        on_path = bool(default) and default[0] == index
+        title = clean(entry["title"], 70)
+        if entry.get("submenu") is not None:
+            out.append(f"  {number:<5} {title} >")
+            _entries(entry["submenu"], f"{number}>", default[1:] if on_path else [], out)
+            continue
+        mark = "*" if on_path and len(default) == 1 else " "
+        boot = entry.get("boot") or {}
+        out.append(f"{mark} {number:<5} {title}")
+        if boot.get("kind") == "linux":
+            initrds = " ".join(_ref(i) for i in boot.get("initrds", [])) or "-"
+            out.append(f"        kernel {_ref(boot.get('kernel'))}  initrd {initrds}")
+            out.append(f"        args   {clean(boot.get('args', ''))}")
+        else:
+            why = boot.get("errors") or []
+            desc = f"{boot.get('loader') or boot.get('kind', 'nothing')} {_ref(boot.get('kernel'))}".strip()
+            out.append(f"        not PV-bootable: {clean(desc)}{'; ' + clean(why[-1]) if why else ''}")
+
+
+def render(found: dict[str, Any], menu: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        doc = {
+            "volumes": found.get("volumes", []),
+            "configs": found.get("configs", []),
+            "menu": {k: v for k, v in menu.items() if k != "type"},
+        }
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    default = menu.get("default", {})
+    lines = [f"menu: {clean(menu.get('source', ''))} ({menu.get('kind', '')})"]
+    _entries(menu.get("entries", []), "", list(default.get("path", [])), lines)
+    path = ">".join(str(i) for i in default.get("path", []))
+    titles = " > ".join(clean(t) for t in default.get("titles", []))
+    lines.append(f"default: {path} '{titles}' ({'; '.join(clean(r) for r in default.get('reasons', []))})")
+    lines.append("volumes:")
+    for vol in found.get("volumes", []):
+        desc = vol.get("fstype") or "no filesystem"
+        if vol.get("uuid"):
+            desc += f" uuid={vol['uuid']}"
+        if vol.get("label"):
+            desc += f" label={vol['label']}"
+        if vol.get("error"):
+            desc += f" ({vol['error']})"
+        lines.append(f"  ({clean(vol['name'])}) {vol['size']} bytes at {vol['offset']}: {clean(desc)}")
+    lines.append("boot configs (in order of preference):")
+    for cfg in found.get("configs", []) or [{"kind": "none found", "volume": "", "path": ""}]:
+        lines.append(f"  {cfg['kind']}: ({clean(cfg['volume'])}){clean(cfg['path'])}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,191 @@
+"""The menu model every config reader produces, and GRUB's rules for which entry boots.
+
+An `Entry` is what the admin sees (title, id, class, submenu children) plus, once its commands have run,
+a `BootSpec`: what GRUB's loaders would load. Default selection follows grub-core/normal/menu.c: an entry
+is named by id, by title, or by index; `a>b` walks into submenus; an invalid default falls back to 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# BootSpec.kind values
+LINUX = "linux"  # linux/linux16/linuxefi (+ initrd): a PV/PVH guest kernel
+MULTIBOOT = "multiboot"  # multiboot/multiboot2 + module: a Xen dom0 or other multiboot kernel
+CHAINLOADER = "chainloader"
+OTHER = "other"  # knetbsd, kfreebsd, appleloader...
+NOTHING = "nothing"  # the entry loads no kernel
+
+
+@dataclass
+class FileRef:
+    """A file named by a config: the volume it resolves on (GRUB device name) and its path there."""
+
+    volume: str | None
+    path: str
+
+    def display(self) -> str:
+        return f"({self.volume}){self.path}" if self.volume else self.path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"volume": self.volume, "path": self.path}
+
+
+@dataclass
+class BootSpec:
+    """What an entry loads once its commands have run."""
+
+    kind: str = NOTHING
+    kernel: FileRef | None = None
+    initrds: list[FileRef] = field(default_factory=list)
+    args: str = ""
+    devicetree: FileRef | None = None
+    loader: str = ""  # the command that loaded the kernel (linux, linux16, multiboot2, ...)
+    modules: list[str] = field(default_factory=list)  # multiboot modules, for messages
+    errors: list[str] = field(default_factory=list)  # what went wrong while the entry ran
+
+    @property
+    def pv_bootable(self) -> bool:
+        return self.kind == LINUX and self.kernel is not None
+
+    def why_not_bootable(self) -> str:
+        if self.kind == MULTIBOOT:
+            return f"it loads a multiboot kernel ({self.kernel.display() if self.kernel else '?'}), e.g. Xen itself"
+        if self.kind == CHAINLOADER:
+            return "it chainloads another boot loader"
+        if self.kind == OTHER:
+            return f"it uses the {self.loader} loader, which is not a Linux PV kernel"
+        if self.errors:
+            return self.errors[-1]
+        return "it loads no kernel"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "loader": self.loader,
+            "kernel": self.kernel.to_json() if self.kernel else None,
+            "initrds": [i.to_json() for i in self.initrds],
+            "args": self.args,
+            "devicetree": self.devicetree.to_json() if self.devicetree else None,
+            "errors": list(self.errors),
+        }
+
+
+@dataclass
+class Entry:
+    """One menu line: a bootable entry or a submenu."""
+
+    title: str
+    id: str = ""  # GRUB's --id; empty when none (GRUB then matches the title only)
+    classes: list[str] = field(default_factory=list)
+    users: str | None = None
+    unrestricted: bool = False
+    hotkey: str | None = None
+    submenu: bool = False
+    children: list[Entry] = field(default_factory=list)
+    source: str = ""  # the entry's commands, as the editor shows them
+    boot: BootSpec | None = None
+    handle: Any = None  # reader-private data needed to run the entry later (not serialised)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"title": self.title, "id": self.id, "classes": self.classes}
+        if self.submenu:
+            doc["submenu"] = [child.to_json() for child in self.children]
+        elif self.boot is not None:
+            doc["boot"] = self.boot.to_json()
+            doc["pv_bootable"] = self.boot.pv_bootable
+        return doc
+
+
+@dataclass
+class Menu:
+    """A whole menu with its default as the config set it."""
+
+    entries: list[Entry]
+    default: str | None = None  # the raw value of GRUB's `default` (or the reader's equivalent)
+    fallback: str | None = None
+    timeout: int | None = None  # seconds; None = no timeout (wait), as GRUB's unset/-1
+    timeout_style: str = "menu"
+    source: str = ""  # "(hd0,msdos1)/boot/grub/grub.cfg"
+    kind: str = ""  # grub2, bls, extlinux, grub-legacy
+    default_origin: str = ""  # where the default was set, for --debug ("line 12: set default=...")
+
+
+@dataclass
+class Choice:
+    """A path through the menu (an index per level), the titles along it, and why it was chosen."""
+
+    path: list[int]
+    titles: list[str]
+    reasons: list[str] = field(default_factory=list)
+
+
+def grub_strtoul(text: str) -> int | None:
+    """GRUB 2.06's grub_strtoul(text, NULL, 0): a leading number (0x hex, 0 octal) or None when there
+    is none; trailing text is ignored, overflow of 32 bits (i386-pc's long) gives -1."""
+    i = 0
+    while i < len(text) and text[i] in " \t\n\r\f\v":
+        i += 1
+    base = 10
+    if text[i : i + 2] == "0x":
+        base, i = 16, i + 2
+    elif text[i : i + 1] == "0" and text[i + 1 : i + 2] in tuple("01234567"):
+        base = 8
+    digits = "0123456789abcdef"[:base]
+    num = None
+    while i < len(text) and text[i].lower() in digits:
+        num = (num or 0) * base + digits.index(text[i].lower())
+        if num > 0xFFFFFFFF:
+            return -1
+        i += 1
+    if num is None:
+        return None
+    return num - (1 << 32) if num >= 1 << 31 else num  # cast to int
+
+
+def menuentry_eq(name: str, spec: str) -> bool:
+    """GRUB's menuentry_eq: `spec` up to its first lone '>' equals `name` ('>>' is a literal '>')."""
+    i = j = 0
+    while True:
+        lone = j < len(spec) and spec[j] == ">" and spec[j + 1 : j + 2] != ">"
+        if lone:
+            return i == len(name)
+        if j < len(spec) and spec[j] == ">":
+            j += 1
+        a = name[i] if i < len(name) else ""
+        b = spec[j] if j < len(spec) else ""
+        if a != b:
+            return False
+        if a == "":
+            return True
+        i += 1
+        j += 1
+
+
+def entry_number(entries: list[Entry], value: str | None) -> int:
+    """GRUB 2.06's get_entry_number: the index `value` names, or -1 (the caller then takes 0)."""
+    if value is None:
+        return -1
+    number = grub_strtoul(value)
+    if number is not None:
+        return number
+    for index, entry in enumerate(entries):
+        if menuentry_eq(entry.title, value) or menuentry_eq(entry.id, value):
+            return index
+    return -1
+
+
+def path_rest(value: str | None) -> str | None:
+    """What GRUB sets `default` to inside a submenu: the text after the first lone '>', else unset."""
+    if not value:
+        return None
+    j = 0
+    while j < len(value):
+        if value[j] == ">":
+            if value[j + 1 : j + 2] == ">":
+                j += 2
+                continue
+            return value[j + 1 :] or None
+        j += 1
+    return None

@@ -1,0 +1,29 @@
+"""What the admin (or libxl) asked for, independent of how the command line spelled it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_OUTPUT_DIRECTORY = "/var/run/xen/pygrub"
+
+
+@dataclass
+class BootRequest:
+    """One pvboot run, as parsed from pygrub/libxl-compatible arguments."""
+
+    image: str
+    kernel: str | None = None
+    ramdisk: str | None = None
+    args: str | None = None  # appended to the chosen entry's command line
+    entry: str | None = None
+    interactive: bool = True
+    list_entries: bool = False
+    not_really: bool = False
+    isconfig: bool = False
+    debug: bool = False
+    output: str | None = None  # None: stdout
+    output_format: str = "sxp"
+    output_directory: str = DEFAULT_OUTPUT_DIRECTORY
+    output_directory_given: bool = False
+    offset: int | None = None
+    runas: int | None = None
