@@ -60,7 +60,7 @@ def make_fs(part: Part, out: Path) -> int:
 
 
 def make_disk(out: Path, parts: list[Part], label: str = "dos") -> Path:
-    """A partitioned disk (`dos` or `gpt`) whose partitions 1.. hold `parts`, or a bare fs for label 'none'."""
+    """A disk labelled `dos` or `gpt` whose partitions 1.. hold `parts` (label 'none': a bare fs)."""
     work = out.parent / (out.name + ".parts")
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -87,7 +87,15 @@ def make_disk(out: Path, parts: list[Part], label: str = "dos") -> Path:
         offset = 1
         for img, size in images:
             subprocess.run(
-                ["dd", f"if={img}", f"of={out}", "bs=1M", f"seek={offset}", "conv=notrunc,sparse", "status=none"],
+                [
+                    "dd",
+                    f"if={img}",
+                    f"of={out}",
+                    "bs=1M",
+                    f"seek={offset}",
+                    "conv=notrunc,sparse",
+                    "status=none",
+                ],
                 check=True,
             )
             offset += size

@@ -21,10 +21,16 @@ class Result:
     leftover: list[str]
 
 
-def pvboot(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+def pvboot(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[bytes]:
     full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "pvboot", *args], capture_output=True, env=full_env, timeout=timeout, check=False
+        [sys.executable, "-m", "pvboot", *args],
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -37,7 +43,12 @@ def boot(image: Path, workdir: Path, *extra: str, env: dict[str, str] | None = N
     answer_file = workdir / "answer"
     answer_file.write_bytes(b"")
     proc = pvboot(
-        "-q", *extra, f"--output={answer_file}", "--output-format=simple0", f"--output-directory={outdir}", str(image),
+        "-q",
+        *extra,
+        f"--output={answer_file}",
+        "--output-format=simple0",
+        f"--output-directory={outdir}",
+        str(image),
         env=env,
     )
     raw = answer_file.read_bytes()

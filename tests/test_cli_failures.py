@@ -11,11 +11,14 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import LayoutImages, PvbootRunner
 from layouts import INITRD, INITRD_SIZE, KERNEL, MIB, copy_prefix, data_extents, run
+
+if TYPE_CHECKING:
+    from conftest import LayoutImages, PvbootRunner
 
 ARGS = "root=/dev/xvda1 ro"
 

@@ -14,11 +14,14 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import LayoutImages, PvbootRunner
 from layouts import INITRD, INITRD_LINK, KERNEL, KERNEL_LINK, LAYOUTS
+
+if TYPE_CHECKING:
+    from conftest import LayoutImages, PvbootRunner
 
 ARGS = "root=/dev/xvda1 ro"
 PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"

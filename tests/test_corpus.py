@@ -20,7 +20,9 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 U = "5a1e0b2c-0000-4000-8000-00000000d0d0"
 MID = "6c1d8e0c2f5a4b6e9d3a7b1c0e2f4a5b"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not CORPUS.is_dir(), reason="needs root and ../shared/corpus")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not CORPUS.is_dir(), reason="needs root and ../shared/corpus"
+)
 
 _LOADER = re.compile(r"^\s*(linux|linux16|linuxefi|multiboot2?|kernel)\s+(\S+)", re.M | re.I)
 _INITRD = re.compile(r"^\s*(initrd|initrd16|initrdefi|module2?)\s+(.*)$", re.M | re.I)
@@ -28,16 +30,20 @@ _INITRD = re.compile(r"^\s*(initrd|initrd16|initrdefi|module2?)\s+(.*)$", re.M |
 
 def populate(tree: Path, config: str, strip: str = "") -> None:
     """A marker file at every kernel/initrd/module path the config names (minus a separate /boot)."""
+
     def fix(p: str) -> str:
         p = re.sub(r"^\([^)]*\)", "", p)
-        return p[len(strip):] if strip and p.startswith(strip + "/") else p
+        return p[len(strip) :] if strip and p.startswith(strip + "/") else p
 
     for _, path in _LOADER.findall(config):
         if path.startswith(("/", "(")):
             put(tree, fix(path), marker_kernel(fix(path)))
-    for _, rest in _INITRD.findall(config):
-        for word in rest.split():
-            if word.startswith(("/", "(")):
+    for command, rest in _INITRD.findall(config):
+        words = rest.split()
+        if command.lower().startswith("module"):  # a multiboot module: only its first word is a file
+            words = [w for w in words if not w.startswith("--")][:1]
+        for word in words:
+            if word.startswith(("/", "(")) and not (tree / fix(word).lstrip("/")).exists():
                 put(tree, fix(word), marker_initrd(fix(word)))
 
 
@@ -57,16 +63,36 @@ def tokens(text: str) -> list[str]:
 
 
 DEBIAN = {
-    "default": ("/boot/vmlinuz-6.1.0-20-amd64", ["/boot/initrd.img-6.1.0-20-amd64"], f"root=UUID={U} ro quiet"),
-    "submenu-index": ("/boot/vmlinuz-6.1.0-10-amd64", ["/boot/initrd.img-6.1.0-10-amd64"], f"root=UUID={U} ro quiet"),
-    "saved-empty": ("/boot/vmlinuz-6.1.0-20-amd64", ["/boot/initrd.img-6.1.0-20-amd64"], f"root=UUID={U} ro quiet"),
-    "saved-id": ("/boot/vmlinuz-6.1.0-10-amd64", ["/boot/initrd.img-6.1.0-10-amd64"], f"root=UUID={U} ro single"),
+    "default": (
+        "/boot/vmlinuz-6.1.0-20-amd64",
+        ["/boot/initrd.img-6.1.0-20-amd64"],
+        f"root=UUID={U} ro quiet",
+    ),
+    "submenu-index": (
+        "/boot/vmlinuz-6.1.0-10-amd64",
+        ["/boot/initrd.img-6.1.0-10-amd64"],
+        f"root=UUID={U} ro quiet",
+    ),
+    "saved-empty": (
+        "/boot/vmlinuz-6.1.0-20-amd64",
+        ["/boot/initrd.img-6.1.0-20-amd64"],
+        f"root=UUID={U} ro quiet",
+    ),
+    "saved-id": (
+        "/boot/vmlinuz-6.1.0-10-amd64",
+        ["/boot/initrd.img-6.1.0-10-amd64"],
+        f"root=UUID={U} ro single",
+    ),
     "nosubmenu-cmdline": (
         "/boot/vmlinuz-6.1.0-10-amd64",
         ["/boot/initrd.img-6.1.0-10-amd64"],
         f"root=UUID={U} ro console=hvc0 earlyprintk=xen quiet splash",
     ),
-    "xen-default": ("/boot/vmlinuz-6.1.0-20-amd64", ["/boot/initrd.img-6.1.0-20-amd64"], f"root=UUID={U} ro quiet"),
+    "xen-default": (
+        "/boot/vmlinuz-6.1.0-20-amd64",
+        ["/boot/initrd.img-6.1.0-20-amd64"],
+        f"root=UUID={U} ro quiet",
+    ),
 }
 
 
@@ -101,7 +127,9 @@ def test_uboot_update_extlinux(tmp_path: Path) -> None:
     put(tree, "/boot/extlinux/extlinux.conf", cfg.encode())
     populate(tree, cfg)
     image = make_disk(tmp_path / "disk.img", [Part(tree, uuid=U)], "dos")
-    check(boot(image, tmp_path), "/boot/vmlinuz-6.1.0-20-amd64", ["/boot/initrd.img-6.1.0-20-amd64"], "ro quiet")
+    check(
+        boot(image, tmp_path), "/boot/vmlinuz-6.1.0-20-amd64", ["/boot/initrd.img-6.1.0-20-amd64"], "ro quiet"
+    )
 
 
 def test_systemd_kernel_install_bls_on_esp(tmp_path: Path) -> None:
@@ -131,7 +159,10 @@ XEN_EXAMPLES = {
 }
 XEN_EXPECTED = {
     "debian-wheezy-hvm.grub2": ("/boot/vmlinuz-3.2.0-4-amd64", "/boot/initrd.img-3.2.0-4-amd64"),
-    "fedora-16-with-xen.grub2": ("/vmlinuz-3.1.0-0.rc9.git0.0.fc16.x86_64", "/initramfs-3.1.0-0.rc9.git0.0.fc16.x86_64.img"),
+    "fedora-16-with-xen.grub2": (
+        "/vmlinuz-3.1.0-0.rc9.git0.0.fc16.x86_64",
+        "/initramfs-3.1.0-0.rc9.git0.0.fc16.x86_64.img",
+    ),
     "fedora-19.grub2": ("/vmlinuz-3.9.6-301.fc19.i686.PAE", "/initramfs-3.9.6-301.fc19.i686.PAE.img"),
     "rhel-7-beta.grub2": ("/vmlinuz-3.10.0-54.0.1.el7.x86_64", "/initramfs-3.10.0-54.0.1.el7.x86_64.img"),
     "ubuntu-14.04-lts.grub2": ("/vmlinuz-3.13.0-44-generic", "/initrd.img-3.13.0-44-generic"),
@@ -162,8 +193,11 @@ def test_pygrub_examples(tmp_path: Path, name: str) -> None:
         parts = [Part(boot_tree, uuid=uuid)]
     image = make_disk(tmp_path / "disk.img", parts, label)
     kernel, initrd = XEN_EXPECTED[name]
-    expected_args = "root=/dev/mapper/BoxenSys00-root ro biosdevname=0 quiet" if name.startswith("ubuntu") else (
-        f"root=UUID={uuid} ro" if name.startswith("debian") else _entry_args(config, kernel))
+    expected_args = (
+        "root=/dev/mapper/BoxenSys00-root ro biosdevname=0 quiet"
+        if name.startswith("ubuntu")
+        else (f"root=UUID={uuid} ro" if name.startswith("debian") else _entry_args(config, kernel))
+    )
     check(boot(image, tmp_path), kernel, [initrd], expected_args)
 
 

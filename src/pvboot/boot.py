@@ -98,7 +98,11 @@ def _list(request: BootRequest, limits: Limits) -> int:
 
 
 def _boot(request: BootRequest, limits: Limits) -> int:
-    files = None if request.not_really else OutputFiles(request.output_directory, not request.output_directory_given)
+    files = (
+        None
+        if request.not_really
+        else OutputFiles(request.output_directory, not request.output_directory_given)
+    )
     try:
         child = _start_child(request, limits, files)
         try:
@@ -110,7 +114,9 @@ def _boot(request: BootRequest, limits: Limits) -> int:
             else:
                 reply = child.request({"op": "boot", "entry": request.entry}, limits.wall_timeout)
                 initrds = list(reply.get("ramdisk_sources", []))
-                args = _join_args(_printable(str(reply.get("args", "")), "the entry's command line"), request.args)
+                args = _join_args(
+                    _printable(str(reply.get("args", "")), "the entry's command line"), request.args
+                )
         finally:
             child.stop()
         answer = _answer(reply, files, initrds, args)
@@ -125,13 +131,18 @@ def _boot(request: BootRequest, limits: Limits) -> int:
     return 0
 
 
-def _answer(reply: dict[str, Any], files: OutputFiles | None, initrds: list[str], args: str | None) -> BootAnswer:
+def _answer(
+    reply: dict[str, Any], files: OutputFiles | None, initrds: list[str], args: str | None
+) -> BootAnswer:
     """Check the child's report against the files themselves, then build libxl's answer."""
     kernel_source = _printable(str(reply.get("kernel_source", "")), "the kernel path")
     sources = [_printable(str(s), "the ramdisk path") for s in reply.get("ramdisk_sources", [])]
     extra: dict[str, Any] = {"kernel_source": kernel_source, "ramdisk_sources": sources}
     if "title" in reply:
-        extra["entry"] = {"title": _printable(str(reply["title"]), "the entry title"), "path": reply.get("path")}
+        extra["entry"] = {
+            "title": _printable(str(reply["title"]), "the entry title"),
+            "path": reply.get("path"),
+        }
     if args is not None:
         _printable(args, "the command line")
     if files is None:
@@ -164,4 +175,3 @@ def _write_output(path: str | None, payload: bytes) -> None:
         os.write(fd, payload)
     finally:
         os.close(fd)
-

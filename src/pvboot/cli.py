@@ -6,6 +6,7 @@ Every failure ends as exactly one `pvboot: ` line on stderr and a non-zero exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -46,8 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--args", metavar="CMDLINE", help="append to the kernel command line")
     add("--output", metavar="FILE", help="write the answer here ('-' or absent: stdout)")
     add("--output-format", choices=FORMATS, default="sxp", help="sxp (default), simple, simple0 or json")
-    add("--json", action="store_const", dest="output_format", const="json", help="same as --output-format=json")
-    add("--output-directory", metavar="DIR", help=f"where the kernel and ramdisk go ({DEFAULT_OUTPUT_DIRECTORY})")
+    add(
+        "--json",
+        action="store_const",
+        dest="output_format",
+        const="json",
+        help="same as --output-format=json",
+    )
+    add(
+        "--output-directory",
+        metavar="DIR",
+        help=f"where the kernel and ramdisk go ({DEFAULT_OUTPUT_DIRECTORY})",
+    )
     add("--offset", metavar="BYTES", type=int, help="the boot filesystem starts at this byte of the disk")
     add("--runas", metavar="UID", type=int, help="drop to this uid to read the disk; implies -q")
     add("--isconfig", action="store_true", help="DISK is a boot config file on the host: show what it boots")
@@ -113,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # noqa: BLE001 - the one-line contract holds even for pvboot's own bugs
+    except Exception as exc:
         if debug:
             import traceback
 
@@ -121,7 +132,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: internal error: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return 70
     finally:
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout.flush()
-        except OSError:
-            pass

@@ -29,9 +29,7 @@ class GuestFile:
 
 
 def _cap_message(what: str, name: str, size: int, cap: int) -> str:
-    return (
-        f"{what} {name} is {size} bytes, over the limit of {cap >> 20} MiB (PYGRUB_MAX_FILE_SIZE_MB)"
-    )
+    return f"{what} {name} is {size} bytes, over the limit of {cap >> 20} MiB (PYGRUB_MAX_FILE_SIZE_MB)"
 
 
 def copy_files(files: list[GuestFile], out_fd: int, cap: int, what: str) -> int:
@@ -40,6 +38,8 @@ def copy_files(files: list[GuestFile], out_fd: int, cap: int, what: str) -> int:
     total = 0
     for item in files:
         node, stream = item.tree.open_file(item.path)
+        if node.size < 0:
+            raise GuestDataError(f"{what} {item.display}: corrupt size {node.size}")
         total += node.size
         if node.size > cap or total > cap:
             raise LimitError(_cap_message(what, item.display, total, cap))

@@ -104,9 +104,16 @@ class GuestSession:
             choice = source.choose(request.get("entry"))
         trace.info("chose %s: %s", " > ".join(repr(t) for t in choice.titles), "; ".join(choice.reasons))
         spec = source.run(choice.path)
-        if not spec.pv_bootable and spec.kind == NOTHING and request.get("entry") is None and request.get("path") is None:
+        if (
+            not spec.pv_bootable
+            and spec.kind == NOTHING
+            and request.get("entry") is None
+            and request.get("path") is None
+        ):
             for index in source.fallbacks():
-                trace.info("default entry failed (%s): trying fallback entry %d", spec.why_not_bootable(), index)
+                trace.info(
+                    "default entry failed (%s): trying fallback entry %d", spec.why_not_bootable(), index
+                )
                 candidate = source.run([index])
                 if candidate.pv_bootable:
                     choice, spec = Choice([index], [], [f"fallback entry {index}"]), candidate
@@ -194,7 +201,7 @@ def serve(session: GuestSession, channel: Channel) -> None:
             reply = session.handle(request)
         except PvbootError as exc:
             reply = {"type": "error", "message": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - any failure on guest data becomes one line, never a traceback
+        except Exception as exc:
             log.debug("failure", exc_info=True)
             reply = {"type": "error", "message": describe_failure(exc, session.limits.child_address_space)}
         channel.send(reply)

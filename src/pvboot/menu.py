@@ -51,7 +51,8 @@ class BootSpec:
 
     def why_not_bootable(self) -> str:
         if self.kind == MULTIBOOT:
-            return f"it loads a multiboot kernel ({self.kernel.display() if self.kernel else '?'}), e.g. Xen itself"
+            name = self.kernel.display() if self.kernel else "?"
+            return f"it loads a {self.loader or 'multiboot'} kernel ({name}), e.g. Xen itself"
         if self.kind == CHAINLOADER:
             return "it chainloads another boot loader"
         if self.kind == OTHER:

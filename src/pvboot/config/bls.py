@@ -370,4 +370,3 @@ def blscfg_entries(files: ConfigFiles, entries_dir: str, env: Mapping[str, str])
         state.add(entry)
     picked = state.select(True, True, None, None)
     return [e for e in (blscfg_entry(b, env) for b in picked) if e is not None]
-

@@ -87,10 +87,8 @@ def split_command(text: str, env: Mapping[str, str]) -> list[str]:
         if c in _BLANKS:
             out.end()
             i += 1
-        elif c in "\n;":
-            break
-        elif c == "#" and out.cur is None:
-            break
+        elif c in "\n;" or (c == "#" and out.cur is None):
+            break  # the end of the command, or a comment
         elif c in _SPECIAL:
             raise GuestDataError(f"GRUB cannot parse the command: unquoted {c!r}")
         elif c == "\\":

@@ -27,7 +27,11 @@ def open_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Callable
         return session
     from pvboot.config import flatreaders
 
-    readers = {BLS: flatreaders.bls_menu, EXTLINUX: flatreaders.extlinux_menu, GRUB_LEGACY: flatreaders.legacy_menu}
+    readers = {
+        BLS: flatreaders.bls_menu,
+        EXTLINUX: flatreaders.extlinux_menu,
+        GRUB_LEGACY: flatreaders.legacy_menu,
+    }
     menu = readers[found.kind](view, found, limits)
     if not menu.entries:
         raise NotFoundError(f"({found.volume}){found.path}: the config defines no menu entries")
@@ -49,5 +53,7 @@ def load_menu(
             log(f"passed over: {exc}")
             problems.append(str(exc))
     if not configs:
-        raise NotFoundError("no boot configuration (grub.cfg, BLS entries, extlinux.conf, menu.lst) on the guest disk")
+        raise NotFoundError(
+            "no boot configuration (grub.cfg, BLS entries, extlinux.conf, menu.lst) on the guest disk"
+        )
     raise NotFoundError(f"no usable boot menu on the guest disk: {problems[0]}")

@@ -206,7 +206,9 @@ def _generate_titles(entries: list[SdBootEntry]) -> None:
                 e.title_show = f"{e.title_show} ({extra})"
 
 
-def systemd_boot_entries(files: ConfigFiles, entries_dir: str, architecture: str = "x64") -> list[SdBootEntry]:
+def systemd_boot_entries(
+    files: ConfigFiles, entries_dir: str, architecture: str = "x64"
+) -> list[SdBootEntry]:
     """The entries of `entries_dir` systemd-boot lists, in its menu order (`architecture` is its
     EFI_MACHINE_TYPE_NAME: x64, ia32, aa64, arm)."""
     entries = []
@@ -254,10 +256,14 @@ def systemd_boot_menu(
     entries = systemd_boot_entries(files, entries_dir, architecture)
     timeout, pattern, origin = _loader_conf(loader_conf_text)
     index = 0
-    if pattern is not None and pattern != "@saved":
-        index = next((i for i, e in enumerate(entries) if efi_fnmatch(pattern, e.id)), 0)
-    elif pattern is None:
+    if pattern is None:
         origin = "no loader.conf default: the first entry"
+    elif pattern == "@saved":
+        origin += " (the saved entry is an EFI variable, absent here: the first entry)"
+    else:
+        found = next((i for i, e in enumerate(entries) if efi_fnmatch(pattern, e.id)), None)
+        index = found if found is not None else 0
+        origin += "" if found is not None else " (matches no entry: the first)"
     menu_entries = [
         Entry(
             title=e.title_show,

@@ -147,7 +147,13 @@ def read_gpt(stream: BinaryIO, disk_size: int, limits: Limits, sector: int) -> l
 
 
 def _add(
-    found: list[Partition], label: str, offset: int, size: int, ptype: str, disk_size: int, guid: str | None = None
+    found: list[Partition],
+    label: str,
+    offset: int,
+    size: int,
+    ptype: str,
+    disk_size: int,
+    guid: str | None = None,
 ) -> None:
     """Record a partition clipped to the disk; one starting past the end (a truncated copy) is skipped."""
     if offset >= disk_size or size <= 0:

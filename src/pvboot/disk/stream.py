@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 
 class SliceStream(io.RawIOBase):
@@ -57,3 +57,8 @@ class SliceStream(io.RawIOBase):
 
     def readall(self) -> bytes:
         return self.read(-1)
+
+
+def window(base: BinaryIO, offset: int, size: int) -> BinaryIO:
+    """A SliceStream typed as the binary stream every reader takes."""
+    return cast(BinaryIO, SliceStream(base, offset, size))

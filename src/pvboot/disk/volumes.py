@@ -14,7 +14,7 @@ from pvboot.disk import fs as fsprobe
 from pvboot.disk import partitions
 from pvboot.disk.container import Container, open_container
 from pvboot.disk.fsapi import FileSystem
-from pvboot.disk.stream import SliceStream
+from pvboot.disk.stream import window
 from pvboot.disk.tree import FileTree
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
@@ -93,7 +93,9 @@ class GuestDisk:
     def close(self) -> None:
         self.container.close()
 
-    def _new_volume(self, name: str, offset: int, size: int, stream: BinaryIO, part_type: str | None) -> Volume:
+    def _new_volume(
+        self, name: str, offset: int, size: int, stream: BinaryIO, part_type: str | None
+    ) -> Volume:
         volume = Volume(name, offset, size, stream, self.limits, part_type)
         volume.fstype = fsprobe.detect(stream)
         return volume
@@ -104,10 +106,10 @@ class GuestDisk:
         if offset is not None:
             if not 0 <= offset < size:
                 raise GuestDataError(f"--offset={offset} lies outside the disk ({size} bytes)")
-            window = SliceStream(base, offset, size - offset)
-            self.volumes.append(self._new_volume("hd0", offset, size - offset, window, None))
+            tail = window(base, offset, size - offset)
+            self.volumes.append(self._new_volume("hd0", offset, size - offset, tail, None))
             return
-        whole = SliceStream(base, 0, size)
+        whole = window(base, 0, size)
         base.seek(0)
         first = base.read(512)
         gpt_sector = partitions.find_gpt(whole)
@@ -124,7 +126,7 @@ class GuestDisk:
                 self._add_lvm(disk)
             return
         for part in table:
-            stream = SliceStream(base, part.offset, part.size)
+            stream = window(base, part.offset, part.size)
             volume = self._new_volume(f"hd0,{part.label}", part.offset, part.size, stream, part.type)
             self.volumes.append(volume)
             if volume.fstype is None:

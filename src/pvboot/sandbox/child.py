@@ -7,6 +7,7 @@ the output files, and the optional switch to an unprivileged uid before any gues
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
@@ -52,10 +53,8 @@ def _confine(conf: Confinement, channel_fd: int) -> None:
     os.close(devnull) if devnull not in keep else None
     for fd in _open_fds():
         if fd not in keep:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (conf.address_space, conf.address_space))
     resource.setrlimit(resource.RLIMIT_CPU, (conf.cpu_seconds, conf.cpu_seconds + 1))
@@ -140,10 +139,8 @@ class Child:
             if pid:
                 return _status_text(status)
             time.sleep(0.01)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         _, status = os.waitpid(self.pid, 0)
         return _status_text(status)
 
@@ -152,5 +149,6 @@ def _status_text(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         reason = {signal.SIGXCPU: "CPU time limit", signal.SIGKILL: "killed", signal.SIGSEGV: "crashed"}
-        return f"signal {signal.Signals(sig).name}: {reason.get(sig, 'terminated')}"
+        name = signal.Signals(sig)
+        return f"signal {name.name}: {reason.get(name, 'terminated')}"
     return f"exit status {os.WEXITSTATUS(status)}"

@@ -33,15 +33,52 @@ SEARCH_OPTIONS = [
     Opt("fs-uuid", "u"),
     Opt("set", "s", OPTIONAL),
     Opt("no-floppy", "n"),
-    *(Opt(f"hint{s}", value=REQUIRED, repeatable=True) for s in ("", "-ieee1275", "-bios", "-baremetal", "-efi", "-arc")),
+    *(
+        Opt(f"hint{s}", value=REQUIRED, repeatable=True)
+        for s in ("", "-ieee1275", "-bios", "-baremetal", "-efi", "-arc")
+    ),
 ]
 # Commands that change only the screen, the firmware or modules: accepted and ignored in dom0.
-IGNORED = (
-    "insmod rmmod load_video terminal_output terminal_input terminal serial loadfont font background_image "
-    "background_color play clear sleep gfxmode videoinfo set_gfxpayload cmostest cmosclean lsfonts "
-    "tpm2_key_protector_init cryptomount lsmod loopback savedefault fwsetup"
-).split()
-LOADERS_OTHER = "knetbsd kfreebsd kopenbsd xnu_kernel xnu_kernel64 appleloader ntldr truecrypt freedos plan9".split()
+IGNORED = [
+    "insmod",
+    "rmmod",
+    "load_video",
+    "terminal_output",
+    "terminal_input",
+    "terminal",
+    "serial",
+    "loadfont",
+    "font",
+    "background_image",
+    "background_color",
+    "play",
+    "clear",
+    "sleep",
+    "gfxmode",
+    "videoinfo",
+    "set_gfxpayload",
+    "cmostest",
+    "cmosclean",
+    "lsfonts",
+    "tpm2_key_protector_init",
+    "cryptomount",
+    "lsmod",
+    "loopback",
+    "savedefault",
+    "fwsetup",
+]
+LOADERS_OTHER = [
+    "knetbsd",
+    "kfreebsd",
+    "kopenbsd",
+    "xnu_kernel",
+    "xnu_kernel64",
+    "appleloader",
+    "ntldr",
+    "truecrypt",
+    "freedos",
+    "plan9",
+]
 
 Command = Callable[[object, list[str], str | None], int]
 
@@ -138,7 +175,11 @@ class Commands:
         ref = self.s.view.split(path, self.s.interp.get("root"))
         kind = self.s.view.kind(ref)
         if kind is not Kind.FILE:
-            raise GuestDataError(f"file `{ref.display()}' not found" if kind is None else f"{what} {ref.display()}: not a regular file")
+            raise GuestDataError(
+                f"file `{ref.display()}' not found"
+                if kind is None
+                else f"{what} {ref.display()}: not a regular file"
+            )
         return ref
 
     def _loading(self) -> BootSpec | None:
@@ -245,7 +286,15 @@ class Commands:
             key, var = str(opts.one("set")), "root"
         else:
             return self._fail("one argument expected")
-        how = "label" if opts.has("label") else "fs-uuid" if opts.has("fs-uuid") else "file" if opts.has("file") else None
+        how = (
+            "label"
+            if opts.has("label")
+            else "fs-uuid"
+            if opts.has("fs-uuid")
+            else "file"
+            if opts.has("file")
+            else None
+        )
         if how is None:
             return self._fail("unspecified search type")
         hints = opts.all("hint") + opts.all("hint-bios") + opts.all("hint-baremetal")
@@ -288,8 +337,15 @@ class Commands:
             return False
 
     def _probe(self, _interp: object, args: list[str], _block: str | None) -> int:
-        spec = [Opt("set", "s", REQUIRED), Opt("driver", "d"), Opt("partmap", "p"), Opt("fs", "f"),
-                Opt("fs-uuid", "u"), Opt("label", "l"), Opt("part-uuid", value=NONE)]
+        spec = [
+            Opt("set", "s", REQUIRED),
+            Opt("driver", "d"),
+            Opt("partmap", "p"),
+            Opt("fs", "f"),
+            Opt("fs-uuid", "u"),
+            Opt("label", "l"),
+            Opt("part-uuid", value=NONE),
+        ]
         try:
             opts = parse(args, spec)
         except OptionError as exc:
@@ -298,8 +354,13 @@ class Commands:
             return self._fail("device name required")
         name = opts.args[0].strip("()")
         view = self.s.view
-        value = view.fs_type(name) if opts.has("fs") else view.fs_uuid(name) if opts.has("fs-uuid") else (
-            view.fs_label(name) if opts.has("label") else None)
+        value = (
+            view.fs_type(name)
+            if opts.has("fs")
+            else view.fs_uuid(name)
+            if opts.has("fs-uuid")
+            else (view.fs_label(name) if opts.has("label") else None)
+        )
         if value is None:
             return self._fail(f"cannot probe ({name})")
         if opts.has("set"):
@@ -351,7 +412,7 @@ class Commands:
 
     def _blscfg(self, _interp: object, args: list[str], _block: str | None) -> int:
         try:
-            self.s.blscfg()
+            self.s.blscfg(args)
         except GuestDataError as exc:
             return self._fail(str(exc))
         return 0

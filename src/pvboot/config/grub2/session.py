@@ -8,21 +8,33 @@ run from a snapshot of the interpreter, so listing the whole menu has no side ef
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pvboot.config.grub2.commands import BootNow, Commands
 from pvboot.config.grub2.interp import Interpreter, ScriptLimits
 from pvboot.config.guestview import GuestView
+
+if TYPE_CHECKING:
+    from pvboot.config.bls import BlscfgState
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, Entry, FileRef, Menu, entry_number, grub_strtoul, path_rest
 
 # Variables GRUB's normal mode sets before it reads grub.cfg (normal/main.c features, kern/main.c).
-FEATURES = (
-    "feature_chainloader_bpb feature_ntldr feature_platform_search_hint feature_default_font_path "
-    "feature_all_video_module feature_menuentry_id feature_menuentry_options feature_200_final "
-    "feature_nativedisk_cmd feature_timeout_style"
-).split()
+FEATURES = [
+    "feature_chainloader_bpb",
+    "feature_ntldr",
+    "feature_platform_search_hint",
+    "feature_default_font_path",
+    "feature_all_video_module",
+    "feature_menuentry_id",
+    "feature_menuentry_options",
+    "feature_200_final",
+    "feature_nativedisk_cmd",
+    "feature_timeout_style",
+]
 
 
 class NestedMenu(BaseException):
@@ -32,7 +44,9 @@ class NestedMenu(BaseException):
 class Grub2Session:
     """A grub.cfg on the guest, run by the interpreter against the guest's volumes."""
 
-    def __init__(self, view: GuestView, volume: str, path: str, limits: Limits, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, view: GuestView, volume: str, path: str, limits: Limits, log: Callable[[str], None]
+    ) -> None:
         self.view = view
         self.volume = volume
         self.path = path
@@ -43,6 +57,7 @@ class Grub2Session:
         self.menus: list[list[Entry]] = [[]]
         Commands(self).install()
         self._snapshot: object | None = None
+        self.bls_state: BlscfgState | None = None
         self.top: list[Entry] = []
 
     def log(self, message: str) -> None:
@@ -71,10 +86,8 @@ class Grub2Session:
         for name in ("root", "prefix", "grub_cpu", "grub_platform"):
             self.interp.export(name)
         text = self.view.read_text(FileRef(self.volume, self.path), self.limits.max_config_size)
-        try:
+        with contextlib.suppress(NestedMenu):
             self.interp.run_config(text, f"({self.volume}){self.path}")
-        except NestedMenu:
-            pass
         self.top = self.menus[-1]
         self._snapshot = self.interp.snapshot()
 
@@ -96,10 +109,10 @@ class Grub2Session:
         self.menus.pop()
         self.interp.context_close()
 
-    def blscfg(self) -> None:
+    def blscfg(self, args: list[str]) -> None:
         from pvboot.config.grub2.blscfg import run_blscfg
 
-        run_blscfg(self)
+        run_blscfg(self, args)
 
     # -- menus and entries
     def _enter_submenu(self, entry: Entry) -> list[Entry]:

@@ -38,6 +38,12 @@ def guard(fstype: str) -> Iterator[None]:
         raise
     except Exception as exc:  # hostile input may make third-party parsers raise anything
         raise GuestDataError(f"{fstype}: malformed or unsupported filesystem data ({describe(exc)})") from exc
+    except BaseException as exc:
+        # dissect.util's Rust codecs (lzo, lz4) panic on some corrupt input; pyo3 raises PanicException,
+        # which derives from BaseException so that `except Exception` cannot swallow it by accident.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise GuestDataError(f"{fstype}: malformed compressed data ({describe(exc)})") from exc
 
 
 def map_cap(limits: Limits) -> int:
