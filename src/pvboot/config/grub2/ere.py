@@ -18,6 +18,7 @@ code points, not bytes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 ANY, CHAR, SET, SPLIT, JMP, SAVE, ASSERT, MATCH = range(8)
 _MAX_PROGRAM = 20_000
@@ -46,7 +47,8 @@ def _word_char(s: str, i: int) -> bool:
 
 # Nodes: ("lit", c) ("set", ranges, negate) ("any",) ("assert", kind) ("group", n, node)
 #        ("cat", nodes) ("alt", nodes) ("rep", node, min, max|None); each carries its depth last.
-Node = tuple
+Node = tuple[Any, ...]
+Op = tuple[Any, ...]
 
 
 def _depth(node: Node) -> int:
@@ -195,7 +197,7 @@ class _Parser:
 
 
 class Program:
-    def __init__(self, code: list[tuple], groups: int) -> None:
+    def __init__(self, code: list[Op], groups: int) -> None:
         self.code = code
         self.groups = groups
 
@@ -286,8 +288,8 @@ def _holds(kind: str, s: str, i: int) -> bool:
     return before and not after  # ">"
 
 
-def _compile(node: Node, code: list[tuple]) -> None:
-    def emit(op: tuple) -> int:
+def _compile(node: Node, code: list[Op]) -> None:
+    def emit(op: Op) -> int:
         if len(code) >= _MAX_PROGRAM:
             raise EREError("Regular expression too big")
         code.append(op)
@@ -343,7 +345,7 @@ def _compile(node: Node, code: list[tuple]) -> None:
 def compile_ere(pattern: str) -> Program:
     parser = _Parser(pattern)
     tree = parser.parse()
-    code: list[tuple] = [(SAVE, 0)]
+    code: list[Op] = [(SAVE, 0)]
     _compile(tree, code)
     code.append((SAVE, 1))
     code.append((MATCH,))

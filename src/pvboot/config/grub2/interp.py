@@ -21,12 +21,16 @@ Execution model, as in GRUB:
   at the top level those expand to nothing and `shift`/`setparams`/`return` refuse. `break`/`continue`/
   `return` work through GRUB's global flags (active_loops, active_breaks, function_return), so they cross
   `source` and `eval` exactly as in GRUB.
-- Word expansion follows grub_script_arglist_to_argv: unquoted variables split on blanks, quoted text is
-  wildcard-escaped, and words starting with '/', '(' or '*' that hold an unescaped '*' or '?' are passed
-  to `host.glob` — only once `self.wildcards` is true, because GRUB only has a wildcard translator after
-  the regexp module is loaded (the `regexp` builtin sets it; a host's `insmod regexp` should too).
+- Word expansion follows grub_script_arglist_to_argv (see expand.py): unquoted variables split on blanks,
+  quoted text is wildcard-escaped, and words starting with '/', '(' or '*' that hold an unescaped '*' or
+  '?' are passed to `host.glob` while `self.wildcards` is true. GRUB has a wildcard translator only once
+  its regexp module is loaded: always in grub-emu and in distribution EFI images (regexp is built in),
+  on demand elsewhere. It defaults to True; a host modelling a GRUB without regexp sets it False and
+  sets it back on `insmod regexp` (the `regexp` builtin turns it on, as autoloading the module does).
 - Limits (`ScriptLimits`) raise `LimitError` naming the limit. `max_steps` counts per outermost `run_*`
-  call: one step per command/statement, lexer token, loop iteration, word and KiB of expanded text.
+  call: one step per command/statement, lexer token, loop iteration and word, plus one per 256 bytes
+  of tokens and expanded words and per two regexp VM threads. Nesting (`max_nesting`) is capped so that
+  the Python stack stays below ~650 frames; parser and executor count against the same budget.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from pvboot.errors import LimitError
+from pvboot.errors import GuestDataError, LimitError, NotFoundError
 
 from .env import Env
 from .expand import WordExpander, is_special
@@ -114,7 +118,8 @@ class Interpreter(WordExpander):
         self.current_line = 0
         self.block_line = 0  # line where the block argument of the running command starts
         self.console: Callable[[str], None] | None = None  # where echo writes; host.log when None
-        self.wildcards = False
+        self.wildcards = True
+        self.on_set: Callable[[str, str], None] | None = None  # told of every assignment (decision trace)
         self._env = Env(limits.max_value_size, limits.max_variables, limits.max_total_size,
                         lambda: self.current_file)
         self._functions: dict[str, _Function] = {}
@@ -169,8 +174,6 @@ class Interpreter(WordExpander):
 
     def execute_file(self, path: str) -> int:
         """read_config_file(path) as `source` does it: missing files are ignored (GRUB clears the error)."""
-        from pvboot.errors import GuestDataError, NotFoundError
-
         try:
             text = self.host.read_file(path)
         except NotFoundError as e:
@@ -202,6 +205,8 @@ class Interpreter(WordExpander):
 
     def set(self, name: str, value: str) -> None:
         self._env.set(name, value)
+        if self.on_set is not None:
+            self.on_set(name, value)
 
     def unset(self, name: str) -> None:
         self._env.unset(name)
@@ -501,7 +506,7 @@ class Interpreter(WordExpander):
         """grub_script_env_set: refuses the positional/special names."""
         if is_special(name):
             return self.error(ERR_BAD_ARGUMENT, f"invalid variable name `{name}'")
-        self._env.set(name, value)
+        self.set(name, value)
         return 0
 
     # -- control flags for the builtins -----------------------------------------------------------

@@ -58,6 +58,7 @@ class Grub2Session:
         Commands(self).install()
         self._snapshot: object | None = None
         self.bls_state: BlscfgState | None = None
+        self.default_origin = ""
         self.top: list[Entry] = []
 
     def log(self, message: str) -> None:
@@ -85,9 +86,12 @@ class Grub2Session:
             self.interp.export(name)
         for name in ("root", "prefix", "grub_cpu", "grub_platform"):
             self.interp.export(name)
-        text = self.view.read_text(FileRef(self.volume, self.path), self.limits.max_config_size)
+        self.interp.on_set = self._note_set
+        # Read first, so a config that is absent or unreadable is an error here (execute_file ignores it).
+        self.view.read_text(FileRef(self.volume, self.path), self.limits.max_config_size)
         with contextlib.suppress(NestedMenu):
-            self.interp.run_config(text, f"({self.volume}){self.path}")
+            self.interp.execute_file(f"({self.volume}){self.path}")
+        self.interp.on_set = None
         self.top = self.menus[-1]
         self._snapshot = self.interp.snapshot()
 
@@ -97,12 +101,17 @@ class Grub2Session:
             raise LimitError("grub.cfg: more than 10000 menu entries")
         menu.append(entry)
 
+    def _note_set(self, name: str, value: str) -> None:
+        if name == "default":
+            self.default_origin = f"{self.interp.current_file}:{self.interp.current_line}: default={value!r}"
+            self._log(f"{self.default_origin}")
+
     def configfile(self, path: str) -> None:
         """GRUB's configfile: a new context and a new menu; if it has entries, that menu is shown now."""
-        text = self.read_text(path)
+        self.read_text(path)  # absent or unreadable: the command fails
         self.interp.context_open()
         self.menus.append([])
-        self.interp.run_source(text, path)
+        self.interp.execute_file(path)
         if self.menus[-1]:
             self.menus[0] = self.menus.pop()
             raise NestedMenu()
@@ -191,7 +200,8 @@ class Grub2Session:
                 value = self.interp.get("default")
                 index = entry_number(entries, value)
                 if 0 <= index < len(entries):
-                    choice.reasons.append(f"{origin}={value!r} names entry {index}")
+                    where = f" (set at {self.default_origin})" if spec is None and not choice.path else ""
+                    choice.reasons.append(f"{origin}={value!r} names entry {index}{where}")
                 elif spec is not None:
                     raise NotFoundError(f"--entry={spec}: no such menu entry")
                 else:
@@ -240,6 +250,7 @@ class Grub2Session:
             timeout_style=self._get_saved("timeout_style") or "menu",
             source=f"({self.volume}){self.path}",
             kind="grub2",
+            default_origin=self.default_origin,
         )
         return menu
 

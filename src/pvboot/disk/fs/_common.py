@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO, TypeVar
 
@@ -21,11 +21,12 @@ SYMLINK_MAX = 4096  # PATH_MAX: no real symlink target is longer
 DIR_BYTES_MAX = 64 * MIB  # a 100 000-entry directory is a few MiB on every filesystem here
 STREAM_BUFFER = 256 * 1024
 T = TypeVar("T")
+ExtentSource = Sequence[Extent] | Callable[[], Sequence[Extent]]  # a factory is called on first read
 
 
 def describe(exc: BaseException) -> str:
-    """`exc` as a short single line."""
-    text = " ".join(str(exc).split())[:160]
+    """`exc` as a short single printable line (its text may quote hostile bytes: no terminal escapes)."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split())[:160])
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -136,16 +137,29 @@ class RawReader(io.RawIOBase):
 class ExtentReader(RawReader):
     """A read-only stream of a file laid out as plain extents of the volume; holes and gaps read as zeros."""
 
-    def __init__(self, volume: BinaryIO, extents: Sequence[Extent], size: int, fstype: str) -> None:
+    def __init__(self, volume: BinaryIO, extents: ExtentSource, size: int, fstype: str) -> None:
         super().__init__(size)
         self._volume = volume
+        self._fstype = fstype
+        # a factory maps the file on first read, so opening stays cheap (callers check the size first)
+        self._factory = extents if callable(extents) else None
+        self._set(extents if not callable(extents) else [])
+
+    def _set(self, extents: Sequence[Extent]) -> None:
         self._extents = list(extents)
         self._starts = [e.file_offset for e in self._extents]
-        self._fstype = fstype
+
+    def _load(self) -> None:
+        if self._factory is not None:
+            with guard(self._fstype):
+                self._set(self._factory())
+            self._factory = None
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         want = min(len(view), self.size - self._pos)
+        if want > 0:
+            self._load()
         done = 0
         while done < want:
             pos = self._pos + done
@@ -170,6 +184,6 @@ class ExtentReader(RawReader):
         return done
 
 
-def extent_stream(volume: BinaryIO, extents: Sequence[Extent], size: int, fstype: str) -> BinaryIO:
+def extent_stream(volume: BinaryIO, extents: ExtentSource, size: int, fstype: str) -> BinaryIO:
     """A buffered ExtentReader, typed as the BinaryIO that Node.open() promises."""
     return io.BufferedReader(ExtentReader(volume, extents, size, fstype), STREAM_BUFFER)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import stat
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -242,9 +242,7 @@ class BtrfsNode(Node):
         return pieces
 
     def open(self) -> BinaryIO:
-        with guard(FSTYPE):
-            reader = _BtrfsReader(self._fs, self._map(), self.size)
-        return io.BufferedReader(reader, STREAM_BUFFER)
+        return io.BufferedReader(_BtrfsReader(self._fs, self._map, self.size), STREAM_BUFFER)
 
     def extents(self) -> list[Extent] | None:
         if not self._fs.single_device:
@@ -282,11 +280,12 @@ class BtrfsNode(Node):
 class _BtrfsReader(RawReader):
     """A file's bytes from its extent pieces; decompresses one (<= 128 KiB) extent at a time."""
 
-    def __init__(self, fs: BtrfsFileSystem, pieces: list[_Piece], size: int) -> None:
+    def __init__(self, fs: BtrfsFileSystem, pieces: Callable[[], list[_Piece]], size: int) -> None:
         super().__init__(size)
         self._fs = fs
-        self._pieces = pieces
-        self._starts = [piece.start for piece in pieces]
+        self._source: Callable[[], list[_Piece]] | None = pieces  # mapped on first read: opening stays cheap
+        self._pieces: list[_Piece] = []
+        self._starts: list[int] = []
         self._cached: tuple[int, bytes] | None = None
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
@@ -295,6 +294,10 @@ class _BtrfsReader(RawReader):
         if want <= 0:
             return 0
         with guard(FSTYPE):
+            if not self._starts and self._source is not None:
+                self._pieces = self._source()
+                self._starts = [piece.start for piece in self._pieces]
+                self._source = None
             index = bisect_right(self._starts, self._pos) - 1
             piece = self._pieces[index] if index >= 0 else None
             if piece is None or self._pos >= piece.start + piece.length:

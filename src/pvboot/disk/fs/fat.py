@@ -114,9 +114,10 @@ class FatNode(Node):
         return self._extents
 
     def open(self) -> BinaryIO:
-        with guard(FSTYPE):
-            extents = self._map()
-            return extent_stream(self._fs.stream, extents, self.size, FSTYPE)
+        if self.kind is Kind.DIR:  # a directory's size is only known once its chain is walked
+            with guard(FSTYPE):
+                self._map()
+        return extent_stream(self._fs.stream, self._map, self.size, FSTYPE)
 
     def extents(self) -> list[Extent] | None:
         with guard(FSTYPE):

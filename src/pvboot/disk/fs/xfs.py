@@ -113,7 +113,7 @@ class XfsNode(Node):
                 return stream
             if self._format not in (_FMT_EXTENTS, _FMT_BTREE):
                 raise GuestDataError(f"xfs: inode data fork format {self._format} holds no file data")
-            return extent_stream(self._fs.stream, self._map(), self.size, FSTYPE)
+            return extent_stream(self._fs.stream, self._map, self.size, FSTYPE)
 
     def extents(self) -> list[Extent] | None:
         if self._format not in (_FMT_EXTENTS, _FMT_BTREE):
