@@ -19,7 +19,7 @@ from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
 from pvboot.limits import Limits
-from pvboot.menu import NOTHING, Choice, FileRef
+from pvboot.menu import NOTHING, BootSpec, Choice, FileRef
 from pvboot.sandbox.channel import Channel, ChannelClosed
 from pvboot.sandbox.child import describe_failure
 
@@ -47,6 +47,7 @@ class GuestSession:
         self.offset = offset
         self._disk: GuestDisk | None = None
         self._menu: tuple[FoundConfig, MenuSource] | None = None
+        self._console_boot: BootSpec | None = None
 
     @property
     def disk(self) -> GuestDisk:
@@ -64,6 +65,8 @@ class GuestSession:
             return self.menu()
         if op == "boot":
             return self.boot(request)
+        if op == "command":
+            return self.command(request)
         raise GuestDataError(f"unknown request {op!r}")
 
     def inspect(self) -> dict[str, Any]:
@@ -91,25 +94,49 @@ class GuestSession:
             "timeout": menu.timeout,
             "timeout_style": menu.timeout_style,
             "entries": [e.to_json() for e in menu.entries],
+            "superusers": menu.superusers,
+            "passwords": menu.passwords,
             "default": {"path": choice.path, "titles": choice.titles, "reasons": choice.reasons},
         }
 
+    def command(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One line of the console's GRUB command line; `boot` there arms `boot` with console=True."""
+        _, source = self._loaded()
+        result = source.command(str(request.get("line", "")))
+        self._console_boot = result.boot
+        return {
+            "type": "command",
+            "output": result.output,
+            "status": result.status,
+            "boot": result.boot is not None,
+        }
+
     def boot(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Choose (an explicit path, --entry, or the default with GRUB's fallbacks), check, extract."""
+        """Choose (the console's pick, --entry, or the default with GRUB's fallbacks), check, extract.
+
+        `path` with `source` boots an edited entry; `console` boots what the command line loaded."""
         found, source = self._loaded()
-        if request.get("path") is not None:
+        if request.get("console"):
+            if self._console_boot is None:
+                raise GuestDataError("the command line has not booted anything")
+            choice, spec = (
+                Choice([], ["command line"], ["booted from the console's command line"]),
+                self._console_boot,
+            )
+        elif request.get("path") is not None:
             path = [int(i) for i in request["path"]]
             choice = Choice(path, [], ["chosen on the console"])
+            if request.get("source") is not None:
+                choice.reasons.append("edited on the console")
+                spec = source.run_edited(path, str(request["source"]))
+            else:
+                spec = source.run(path)
         else:
             choice = source.choose(request.get("entry"))
+            spec = source.run(choice.path)
         trace.info("chose %s: %s", " > ".join(repr(t) for t in choice.titles), "; ".join(choice.reasons))
-        spec = source.run(choice.path)
-        if (
-            not spec.pv_bootable
-            and spec.kind == NOTHING
-            and request.get("entry") is None
-            and request.get("path") is None
-        ):
+        explicit = any(request.get(k) is not None for k in ("entry", "path", "console"))
+        if not spec.pv_bootable and spec.kind == NOTHING and not explicit:
             for index in source.fallbacks():
                 trace.info(
                     "default entry failed (%s): trying fallback entry %d", spec.why_not_bootable(), index

@@ -90,7 +90,15 @@ class Entry:
     handle: Any = None  # reader-private data needed to run the entry later (not serialised)
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"title": self.title, "id": self.id, "classes": self.classes}
+        doc: dict[str, Any] = {
+            "title": self.title,
+            "id": self.id,
+            "classes": self.classes,
+            "users": self.users,
+            "unrestricted": self.unrestricted,
+            "hotkey": self.hotkey,
+            "source": self.source,
+        }
         if self.submenu:
             doc["submenu"] = [child.to_json() for child in self.children]
         elif self.boot is not None:
@@ -111,6 +119,10 @@ class Menu:
     source: str = ""  # "(hd0,msdos1)/boot/grub/grub.cfg"
     kind: str = ""  # grub2, bls, extlinux, grub-legacy
     default_origin: str = ""  # where the default was set, for --debug ("line 12: set default=...")
+    superusers: str | None = None  # GRUB's `superusers`: when set, editing and locked entries need a password
+    passwords: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # user -> [kind, secret] (plain, pbkdf2, md5crypt)
 
 
 @dataclass

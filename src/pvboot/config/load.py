@@ -7,12 +7,16 @@ limit is an error, never silently replaced by another menu.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pvboot.config.discover import BLS, EXTLINUX, GRUB2, GRUB_LEGACY, FoundConfig
 from pvboot.config.guestview import GuestView
 from pvboot.config.menusource import FlatMenu, MenuSource
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
+
+if TYPE_CHECKING:
+    from pvboot.config.grub2.session import Grub2Session
 
 
 def open_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Callable[[str], None]) -> MenuSource:
@@ -35,7 +39,15 @@ def open_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Callable
     menu = readers[found.kind](view, found, limits)
     if not menu.entries:
         raise NotFoundError(f"({found.volume}){found.path}: the config defines no menu entries")
-    return FlatMenu(menu)
+
+    def scratch() -> Grub2Session:
+        from pvboot.config.grub2.session import Grub2Session
+
+        session = Grub2Session(view, found.volume, "", limits, log)
+        session.load()
+        return session
+
+    return FlatMenu(menu, scratch)
 
 
 def load_menu(

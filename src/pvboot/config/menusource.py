@@ -6,10 +6,15 @@ data (`FlatMenu`). Both answer the same three questions, so the rest of pvboot d
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from pvboot.errors import GuestDataError, NotFoundError
 from pvboot.menu import BootSpec, Choice, Menu, entry_number
+
+if TYPE_CHECKING:
+    from pvboot.config.grub2.console import CommandResult
+    from pvboot.config.grub2.session import Grub2Session
 
 
 class MenuSource(Protocol):
@@ -23,12 +28,35 @@ class MenuSource(Protocol):
 
     def fallbacks(self) -> list[int]: ...
 
+    def run_edited(self, path: list[int], source: str) -> BootSpec:
+        """What the entry at `path` boots with its commands replaced by `source` (the console editor)."""
+        ...
+
+    def command(self, line: str) -> CommandResult:
+        """One line at the console's GRUB command line."""
+        ...
+
 
 class FlatMenu:
     """A menu whose entries are data: a single level, BootSpecs known up front."""
 
-    def __init__(self, menu: Menu) -> None:
+    def __init__(self, menu: Menu, scratch: Callable[[], Grub2Session]) -> None:
         self._menu = menu
+        self._scratch = scratch  # a GRUB 2 session on the config's volume, for edited entries and `c`
+        self._session: Grub2Session | None = None
+
+    def _grub(self) -> Grub2Session:
+        if self._session is None:
+            self._session = self._scratch()
+        return self._session
+
+    def run_edited(self, path: list[int], source: str) -> BootSpec:
+        """An edited entry runs as GRUB commands (as GRUB 2 runs translated legacy/syslinux entries)."""
+        self.run(path)  # the entry must exist
+        return self._grub().run_edited([], source)
+
+    def command(self, line: str) -> CommandResult:
+        return self._grub().command(line)
 
     def menu(self) -> Menu:
         return self._menu

@@ -12,12 +12,15 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pvboot.config.grub2.auth import AuthConfig
+from pvboot.config.grub2.auth import install as install_auth
 from pvboot.config.grub2.commands import BootNow, Commands
 from pvboot.config.grub2.interp import Interpreter, ScriptLimits
 from pvboot.config.guestview import GuestView
 
 if TYPE_CHECKING:
     from pvboot.config.bls import BlscfgState
+    from pvboot.config.grub2.console import CommandResult, ConsoleState
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, Entry, FileRef, Menu, entry_number, grub_strtoul, path_rest
@@ -55,10 +58,13 @@ class Grub2Session:
         self.interp = Interpreter(_Host(self), ScriptLimits())
         self.recorder: BootSpec | None = None
         self.menus: list[list[Entry]] = [[]]
+        self.auth = AuthConfig()
         Commands(self).install()
+        install_auth(self)
         self._snapshot: object | None = None
         self.bls_state: BlscfgState | None = None
         self.default_origin = ""
+        self._console: ConsoleState | None = None
         self.top: list[Entry] = []
 
     def log(self, message: str) -> None:
@@ -87,10 +93,11 @@ class Grub2Session:
         for name in ("root", "prefix", "grub_cpu", "grub_platform"):
             self.interp.export(name)
         self.interp.on_set = self._note_set
-        # Read first, so a config that is absent or unreadable is an error here (execute_file ignores it).
-        self.view.read_text(FileRef(self.volume, self.path), self.limits.max_config_size)
-        with contextlib.suppress(NestedMenu):
-            self.interp.execute_file(f"({self.volume}){self.path}")
+        if self.path:
+            # Read first, so an absent or unreadable config is an error here (execute_file ignores it).
+            self.view.read_text(FileRef(self.volume, self.path), self.limits.max_config_size)
+            with contextlib.suppress(NestedMenu):
+                self.interp.execute_file(f"({self.volume}){self.path}")
         self.interp.on_set = None
         self.top = self.menus[-1]
         self._snapshot = self.interp.snapshot()
@@ -238,6 +245,18 @@ class Grub2Session:
         self._restore()
         return self.interp.get(name)
 
+    def run_edited(self, path: list[int], source: str) -> BootSpec:
+        from pvboot.config.grub2.console import run_edited
+
+        return run_edited(self, path, source)
+
+    def command(self, line: str) -> CommandResult:
+        from pvboot.config.grub2.console import ConsoleState, run_command
+
+        if self._console is None:
+            self._console = ConsoleState()
+        return run_command(self, self._console, line)
+
     def menu(self) -> Menu:
         """The whole menu, each entry's BootSpec from a speculative run (for -l and the console)."""
         self._restore()
@@ -251,6 +270,8 @@ class Grub2Session:
             source=f"({self.volume}){self.path}",
             kind="grub2",
             default_origin=self.default_origin,
+            superusers=self._get_saved("superusers"),
+            passwords=self.auth.to_json(),
         )
         return menu
 
