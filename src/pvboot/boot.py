@@ -61,12 +61,12 @@ def _join_args(*parts: str | None) -> str | None:
 
 def run(request: BootRequest) -> int:
     """Carry out one request; returns the exit status (errors are raised as PvbootError)."""
-    if request.isconfig:
-        raise PvbootError("--isconfig needs the boot menu readers, which are not built yet")
     limits = Limits.from_env()
     if request.image != "-" and not os.path.exists(request.image):
         raise NotFoundError(f"{request.image}: no such disk image")
     with _stop_on_signals():
+        if request.isconfig:
+            return _isconfig(request, limits)
         if request.list_entries:
             return _list(request, limits)
         return _boot(request, limits)
@@ -94,6 +94,26 @@ def _list(request: BootRequest, limits: Limits) -> int:
     finally:
         child.stop()
     sys.stdout.write(listing.render(found, menu, request.output_format))
+    return 0
+
+
+def _isconfig(request: BootRequest, limits: Limits) -> int:
+    """pygrub's --isconfig: parse a config file given on the host and print what it boots."""
+    child = _start_child(request, limits, None)
+    try:
+        found = child.request({"op": "isconfig"}, limits.wall_timeout)
+    finally:
+        child.stop()
+    lines = [
+        f"  title: {listing.clean(found.get('title', ''))}",
+        f"  kernel: {listing.clean(found.get('kernel'))}",
+    ]
+    for initrd in found.get("initrds", []):
+        lines.append(f"  initrd: {listing.clean(initrd)}")
+    lines.append(f"  args: {listing.clean(found.get('args', ''))}")
+    if not found.get("bootable"):
+        lines.append(f"  not PV-bootable: {listing.clean(found.get('why', ''))}")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

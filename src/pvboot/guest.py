@@ -7,13 +7,14 @@ confined the process), finds configs and copies files, and answers with plain JS
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from pvboot.config.discover import FoundConfig, find_configs
+from pvboot.config.discover import EXTLINUX, GRUB2, GRUB_LEGACY, FoundConfig, find_configs
 from pvboot.config.guestview import GuestView
-from pvboot.config.load import load_menu
+from pvboot.config.load import load_menu, open_menu
 from pvboot.config.menusource import MenuSource
 from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
@@ -67,6 +68,8 @@ class GuestSession:
             return self.boot(request)
         if op == "command":
             return self.command(request)
+        if op == "isconfig":
+            return self.isconfig()
         raise GuestDataError(f"unknown request {op!r}")
 
     def inspect(self) -> dict[str, Any]:
@@ -80,6 +83,27 @@ class GuestSession:
             view = GuestView(self.disk)
             self._menu = load_menu(view, find_configs(self.disk), self.limits, trace.info)
         return self._menu
+
+    def isconfig(self) -> dict[str, Any]:
+        """`--isconfig`: the image path is a boot config on the host; what would it boot?"""
+        from pvboot.disk.hostfs import host_config_disk
+
+        directory, name = os.path.split(os.path.abspath(self.image))
+        disk = host_config_disk(directory, self.limits)
+        found = FoundConfig(_config_kind(name, self.image), "hd0", "/" + name)
+        source = open_menu(GuestView(disk, assume_files=True), found, self.limits, trace.info)
+        choice = source.choose(None)
+        spec = source.run(choice.path)
+        return {
+            "type": "isconfig",
+            "kind": found.kind,
+            "title": " > ".join(choice.titles),
+            "kernel": spec.kernel.path if spec.kernel else None,
+            "initrds": [ref.path for ref in spec.initrds],
+            "args": spec.args,
+            "bootable": spec.pv_bootable,
+            "why": "" if spec.pv_bootable else spec.why_not_bootable(),
+        }
 
     def menu(self) -> dict[str, Any]:
         """The menu as the guest's boot loader shows it, with the default it would take."""
@@ -199,6 +223,24 @@ class GuestSession:
             assert self.fds.ramdisk is not None
             reply["ramdisk_size"] = copy_files(initrds, self.fds.ramdisk, cap, "ramdisk")
         return reply
+
+
+def _config_kind(name: str, path: str) -> str:
+    """What kind of boot config a host file is, by its name, else by what its lines look like."""
+    lower = name.lower()
+    if lower in ("menu.lst", "grub.conf"):
+        return GRUB_LEGACY
+    if lower in ("extlinux.conf", "syslinux.cfg", "isolinux.cfg", "pxelinux.cfg"):
+        return EXTLINUX
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20).decode("utf-8", "replace")
+    if re.search(r"^\s*(menuentry|submenu|blscfg)\b", head, re.M):
+        return GRUB2
+    if re.search(r"^\s*title\s", head, re.M | re.I):
+        return GRUB_LEGACY
+    if re.search(r"^\s*label\s", head, re.M | re.I):
+        return EXTLINUX
+    return GRUB2
 
 
 def _describe(volume: Volume) -> dict[str, Any]:

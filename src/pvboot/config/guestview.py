@@ -22,8 +22,9 @@ _BARE_PARTITION = re.compile(r"^(hd\d+),(\d+)$")
 class GuestView:
     """Name-based access to the guest's volumes and files, as GRUB names them."""
 
-    def __init__(self, disk: GuestDisk) -> None:
+    def __init__(self, disk: GuestDisk, assume_files: bool = False) -> None:
         self.disk = disk
+        self.assume_files = assume_files  # --isconfig: loaders name files that are not there
 
     def volume_names(self) -> list[str]:
         """Every volume in GRUB's device iteration order (whole disk, then its partitions, then LVs)."""
@@ -66,7 +67,7 @@ class GuestView:
             tree = self.tree_of(ref)
             return tree.lookup(ref.path or "/").kind
         except GuestDataError:
-            return None
+            return Kind.FILE if self.assume_files and ref.path not in ("", "/") else None
 
     def size(self, ref: FileRef) -> int:
         return self.tree_of(ref).lookup(ref.path).size
