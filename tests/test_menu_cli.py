@@ -17,7 +17,9 @@ from diskbuild import marker_initrd, marker_kernel
 from pvrun import boot, pvboot
 from test_corpus import CORPUS, U, debian_case
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not CORPUS.is_dir(), reason="needs root and ../shared/corpus")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not CORPUS.is_dir(), reason="needs root and ../shared/corpus"
+)
 
 SUBMENU = "Advanced options for Debian GNU/Linux"
 TITLES = [
