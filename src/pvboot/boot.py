@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import signal
+import stat
 import sys
 from collections.abc import Iterator
 from types import FrameType
@@ -24,6 +25,7 @@ from pvboot.output import BootAnswer, format_answer
 from pvboot.request import BootRequest
 from pvboot.sandbox import Child
 from pvboot.sandbox.child import Confinement
+from pvboot.sandbox.confine import resolve_runas
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,44 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _printable(value: str, what: str) -> str:
-    """Refuse guest strings a libxl answer must not carry (XSA-198): NUL, newlines, control characters."""
+MAX_REPLY_STRING = 64 * 1024  # characters: far above any real command line, path or title
+
+
+def _printable(value: object, what: str) -> str:
+    """Refuse guest strings a libxl answer must not carry (XSA-198): anything but a str of sane length
+    without NUL, newlines, control or format characters (str.isprintable)."""
+    if not isinstance(value, str):
+        raise GuestDataError(f"{what} is not a string: refused")
+    if len(value) > MAX_REPLY_STRING:
+        raise GuestDataError(f"{what} is {len(value)} characters long: refused")
     if any(not ch.isprintable() for ch in value):
         raise GuestDataError(f"{what} contains control characters: refused")
     return value
+
+
+def _sanitised(value: object, limit: int = 1024) -> str:
+    """A guest title made safe for any terminal: non-printable characters become '?'."""
+    text = value if isinstance(value, str) else ""
+    return "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
+
+
+def _size(reply: dict[str, Any], key: str) -> int:
+    value = reply.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise GuestDataError(f"the reading process reported no valid {key}")
+    return value
+
+
+def _created_file(files: OutputFiles, role: str) -> str:
+    """The path of the `role` file the parent created, checked to still be that very file (the child
+    only ever had its fd, but the answer must name what was written)."""
+    path, fd = files.paths[role], files.fds[role]
+    on_disk, written = os.lstat(path), os.fstat(fd)
+    if (on_disk.st_dev, on_disk.st_ino) != (written.st_dev, written.st_ino) or not stat.S_ISREG(
+        on_disk.st_mode
+    ):
+        raise GuestDataError(f"{path} is no longer the {role} file pvboot created")
+    return path
 
 
 def _join_args(*parts: str | None) -> str | None:
@@ -80,8 +115,9 @@ def _start_child(request: BootRequest, limits: Limits, files: OutputFiles | None
         cpu_seconds=limits.child_cpu_seconds,
         file_size=limits.max_file_size,
         keep_fds=[fd for fd in (fds.kernel, fds.ramdisk) if fd is not None],
-        runas=request.runas,
+        runas=resolve_runas(request.runas),
         debug=request.debug,
+        image=request.image,
     )
     return Child(lambda channel: serve(session, channel), conf)
 
@@ -132,7 +168,7 @@ def _boot(request: BootRequest, limits: Limits) -> int:
                 reply = child.request(ask, limits.wall_timeout)
                 args = request.args
             else:
-                reply = child.request({"op": "boot", "entry": request.entry}, limits.wall_timeout)
+                reply = _interactive(child, request, limits)
                 initrds = list(reply.get("ramdisk_sources", []))
                 args = _join_args(
                     _printable(str(reply.get("args", "")), "the entry's command line"), request.args
@@ -151,34 +187,50 @@ def _boot(request: BootRequest, limits: Limits) -> int:
     return 0
 
 
+def _interactive(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any]:
+    """The boot reply: from the console menu when interactive on a terminal (libxl's pty on stdin and
+    stdout, pygrub's default), else the default (or --entry) entry, never waiting for input."""
+    default: dict[str, Any] = {"op": "boot", "entry": request.entry}
+    if not (request.interactive and os.isatty(0) and os.isatty(1)):
+        return child.request(default, limits.wall_timeout)
+    from pvboot.tui import interact
+
+    return interact(child, limits.wall_timeout, default)
+
+
 def _answer(
     reply: dict[str, Any], files: OutputFiles | None, initrds: list[str], args: str | None
 ) -> BootAnswer:
     """Check the child's report against the files themselves, then build libxl's answer."""
-    kernel_source = _printable(str(reply.get("kernel_source", "")), "the kernel path")
-    sources = [_printable(str(s), "the ramdisk path") for s in reply.get("ramdisk_sources", [])]
+    kernel_source = _printable(reply.get("kernel_source", ""), "the kernel path")
+    raw_sources = reply.get("ramdisk_sources", [])
+    if not isinstance(raw_sources, list):
+        raise GuestDataError("the reading process reported malformed ramdisk paths")
+    sources = [_printable(s, "the ramdisk path") for s in raw_sources]
     extra: dict[str, Any] = {"kernel_source": kernel_source, "ramdisk_sources": sources}
     if "title" in reply:
-        extra["entry"] = {
-            "title": _printable(str(reply["title"]), "the entry title"),
-            "path": reply.get("path"),
-        }
+        path = reply.get("path")
+        valid = isinstance(path, list) and all(type(i) is int for i in path)
+        extra["entry"] = {"title": _sanitised(reply["title"]), "path": path if valid else None}
     if args is not None:
         _printable(args, "the command line")
     if files is None:
         return BootAnswer(
             f"<kernel:{kernel_source}>", f"<ramdisk:{','.join(sources)}>" if sources else None, args, extra
         )
-    if reply.get("kernel_size") != files.size("kernel"):
+    kernel_size = _size(reply, "kernel_size")
+    if kernel_size != files.size("kernel"):
         raise GuestDataError("the kernel copy does not match what the reading process reported")
+    if kernel_size == 0:
+        raise GuestDataError(f"the kernel {kernel_source} is empty")
     if initrds:
-        if reply.get("ramdisk_size") != files.size("ramdisk"):
+        if _size(reply, "ramdisk_size") != files.size("ramdisk"):
             raise GuestDataError("the ramdisk copy does not match what the reading process reported")
-        ramdisk: str | None = files.paths["ramdisk"]
+        ramdisk: str | None = _created_file(files, "ramdisk")
     else:
         files.drop("ramdisk")
         ramdisk = None
-    return BootAnswer(files.paths["kernel"], ramdisk, args, extra)
+    return BootAnswer(_created_file(files, "kernel"), ramdisk, args, extra)
 
 
 def _write_output(path: str | None, payload: bytes) -> None:

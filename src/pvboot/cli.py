@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -102,8 +103,22 @@ def _one_line(message: str) -> str:
     return cleaned[:2000]
 
 
+def _ensure_standard_fds() -> None:
+    """Give closed fds 0-2 /dev/null, so no file pvboot opens later lands on them (libxl or a shell
+    may start pvboot with stdin closed; the output files must never become fd 0)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pvboot` command (and of `pygrub` when installed under that name)."""
+    _ensure_standard_fds()
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     logging.basicConfig(

@@ -20,7 +20,7 @@ from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
 from pvboot.limits import Limits
-from pvboot.menu import NOTHING, BootSpec, Choice, FileRef
+from pvboot.menu import BootSpec, Choice, FileRef
 from pvboot.sandbox.channel import Channel, ChannelClosed
 from pvboot.sandbox.child import describe_failure
 
@@ -110,7 +110,7 @@ class GuestSession:
         found, source = self._loaded()
         menu = source.menu()
         choice = source.choose(None)
-        return {
+        reply: dict[str, Any] = {
             "type": "menu",
             "config": found.to_json(),
             "source": menu.source,
@@ -122,6 +122,11 @@ class GuestSession:
             "passwords": menu.passwords,
             "default": {"path": choice.path, "titles": choice.titles, "reasons": choice.reasons},
         }
+        if menu.kind == "grub-legacy":  # legacy `password`/`lock` in the console's terms
+            from pvboot.tui.legacyauth import legacy_auth
+
+            reply.update(legacy_auth(menu))
+        return reply
 
     def command(self, request: dict[str, Any]) -> dict[str, Any]:
         """One line of the console's GRUB command line; `boot` there arms `boot` with console=True."""
@@ -155,20 +160,12 @@ class GuestSession:
                 spec = source.run_edited(path, str(request["source"]))
             else:
                 spec = source.run(path)
-        else:
-            choice = source.choose(request.get("entry"))
+        elif request.get("entry") is not None:
+            choice = source.choose(request["entry"])
             spec = source.run(choice.path)
+        else:  # the default, with the boot loader's fallbacks (config/grub2/session.py boot_default)
+            choice, spec = source.boot_default()
         trace.info("chose %s: %s", " > ".join(repr(t) for t in choice.titles), "; ".join(choice.reasons))
-        explicit = any(request.get(k) is not None for k in ("entry", "path", "console"))
-        if not spec.pv_bootable and spec.kind == NOTHING and not explicit:
-            for index in source.fallbacks():
-                trace.info(
-                    "default entry failed (%s): trying fallback entry %d", spec.why_not_bootable(), index
-                )
-                candidate = source.run([index])
-                if candidate.pv_bootable:
-                    choice, spec = Choice([index], [], [f"fallback entry {index}"]), candidate
-                    break
         title = " > ".join(choice.titles) or ">".join(map(str, choice.path))
         if not spec.pv_bootable:
             raise GuestDataError(f"menu entry '{title}' cannot boot as a PV guest: {spec.why_not_bootable()}")

@@ -38,7 +38,7 @@ class Limits:
     max_qcow2_table: int = 256 * MIB  # L1 + refcount table bytes
     max_backing_depth: int = 8
     max_decompress_ratio: int = 1024
-    child_address_space: int = 1024 * MIB
+    child_address_space: int = 512 * MIB  # test layouts peak under 48 MiB; qcow2 L2 cache: 32 MiB a layer
     child_cpu_seconds: int = 120
     wall_timeout: float = 60.0
 

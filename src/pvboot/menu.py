@@ -44,6 +44,9 @@ class BootSpec:
     loader: str = ""  # the command that loaded the kernel (linux, linux16, multiboot2, ...)
     modules: list[str] = field(default_factory=list)  # multiboot modules, for messages
     errors: list[str] = field(default_factory=list)  # what went wrong while the entry ran
+    # GRUB 2 loader modules holding a kernel ("linux", "linux16", "multiboot", "multiboot2"): their own
+    # `loaded` state beside this slot (see config/grub2/commands.py); not part of the answer
+    loaded_modules: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def pv_bootable(self) -> bool:
@@ -184,7 +187,8 @@ def entry_number(entries: list[Entry], value: str | None) -> int:
     if number is not None:
         return number
     for index, entry in enumerate(entries):
-        if menuentry_eq(entry.title, value) or menuentry_eq(entry.id, value):
+        # An entry without --id has its title as id (commands/menuentry.c: `id ? : menu_title`).
+        if menuentry_eq(entry.title, value) or menuentry_eq(entry.id or entry.title, value):
             return index
     return -1
 

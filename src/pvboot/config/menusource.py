@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from pvboot.errors import GuestDataError, NotFoundError
-from pvboot.menu import BootSpec, Choice, Menu, entry_number
+from pvboot.menu import NOTHING, BootSpec, Choice, Menu, entry_number
 
 if TYPE_CHECKING:
     from pvboot.config.grub2.console import CommandResult
@@ -28,6 +28,10 @@ class MenuSource(Protocol):
 
     def fallbacks(self) -> list[int]: ...
 
+    def boot_default(self) -> tuple[Choice, BootSpec]:
+        """What the boot loader boots by itself: the default entry, or a fallback when it fails."""
+        ...
+
     def run_edited(self, path: list[int], source: str) -> BootSpec:
         """What the entry at `path` boots with its commands replaced by `source` (the console editor)."""
         ...
@@ -35,6 +39,22 @@ class MenuSource(Protocol):
     def command(self, line: str) -> CommandResult:
         """One line at the console's GRUB command line."""
         ...
+
+
+def _quote(word: str) -> str:
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def grub_commands(spec: BootSpec) -> str:
+    """An entry as the GRUB 2 commands that boot it: what the console's editor shows for menus that
+    are data (GRUB 2 likewise shows its translation of menu.lst and syslinux entries)."""
+    assert spec.kernel is not None
+    lines = [" ".join(["linux", _quote(spec.kernel.display()), *(_quote(w) for w in spec.args.split())])]
+    if spec.initrds:
+        lines.append(" ".join(["initrd", *(_quote(ref.display()) for ref in spec.initrds)]))
+    if spec.devicetree is not None:
+        lines.append(f"devicetree {_quote(spec.devicetree.display())}")
+    return "\n".join(lines) + "\n"
 
 
 class FlatMenu:
@@ -59,6 +79,9 @@ class FlatMenu:
         return self._grub().command(line)
 
     def menu(self) -> Menu:
+        for entry in self._menu.entries:
+            if entry.boot is not None and entry.boot.pv_bootable:
+                entry.source = grub_commands(entry.boot)
         return self._menu
 
     def choose(self, spec: str | None) -> Choice:
@@ -87,3 +110,16 @@ class FlatMenu:
     def fallbacks(self) -> list[int]:
         value = self._menu.fallback or ""
         return [int(w) for w in value.split() if w.isdigit()]
+
+    def boot_default(self) -> tuple[Choice, BootSpec]:
+        """The default; when it loads nothing, the first fallback entry that boots a PV kernel."""
+        choice = self.choose(None)
+        spec = self.run(choice.path)
+        if spec.kind == NOTHING:
+            for index in self.fallbacks():
+                candidate = self.run([index])
+                if candidate.pv_bootable:
+                    reason = f"default entry failed ({spec.why_not_bootable()}): fallback entry {index}"
+                    title = self._menu.entries[index].title
+                    return Choice([index], [title], [*choice.reasons, reason]), candidate
+        return choice, spec

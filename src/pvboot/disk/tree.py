@@ -7,20 +7,40 @@ climbs above the filesystem's root and an absolute symlink restarts at that root
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from pvboot.disk.fsapi import FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
 
 
+class Placement(Protocol):
+    """Where a volume's bytes lie in the host's image file (for zero-copy extraction)."""
+
+    def host_ranges(self, offset: int, length: int) -> list[tuple[int | None, int]]:
+        """Volume bytes [offset, offset+length), clamped to the volume, as (host offset or None, length) runs
+        of `host_fd()`; None: not stored plainly there (compressed, zero, in a backing file)."""
+        ...
+
+    def host_fd(self) -> int:
+        """The host fd the offsets refer to (not to be closed)."""
+        ...
+
+
 class FileTree:
     """Read-only path operations on one guest filesystem."""
 
-    def __init__(self, fs: FileSystem, limits: Limits, where: str = "") -> None:
+    def __init__(
+        self, fs: FileSystem, limits: Limits, where: str = "", placement: Placement | None = None
+    ) -> None:
         self.fs = fs
         self.limits = limits
         self.where = where  # e.g. "hd0,msdos1", for error messages
+        self.placement = placement  # None: file bytes can only be read through Node.open()
+        # (id(directory), name) -> (directory, its entry `name` or None): config readers look the same
+        # paths up again and again (each entry's kernel, `search --file`, globs), and every adapter's
+        # child() scans the directory. Holding the directory keeps its id from being reused.
+        self._children: dict[tuple[int, str], tuple[Node, Node | None]] = {}
 
     def _name(self, path: str) -> str:
         return f"({self.where}){path}" if self.where else path
@@ -51,7 +71,7 @@ class FileTree:
             current = stack[-1]
             if current.kind is not Kind.DIR:
                 raise NotFoundError(f"{self._name(path)}: not a directory")
-            node = current.child(name)
+            node = self._child(current, name)
             if node is None:
                 raise NotFoundError(f"{self._name(path)}: no such file")
             if node.kind is Kind.SYMLINK and (pending or follow):
@@ -71,6 +91,17 @@ class FileTree:
                 continue
             stack.append(node)
         return stack[-1]
+
+    def _child(self, directory: Node, name: str) -> Node | None:
+        key = (id(directory), name)
+        hit = self._children.get(key)
+        if hit is not None and hit[0] is directory:
+            return hit[1]
+        node = directory.child(name)
+        if len(self._children) >= _CHILD_CACHE:
+            self._children.clear()
+        self._children[key] = (directory, node)
+        return node
 
     def exists(self, path: str) -> bool:
         try:
@@ -101,11 +132,16 @@ class FileTree:
             names.append(name)
         return names
 
-    def open_file(self, path: str) -> tuple[Node, BinaryIO]:
-        """The regular file at `path` and a stream of it."""
+    def regular_file(self, path: str) -> Node:
+        """The regular file at `path` (symlinks followed)."""
         node = self.lookup(path)
         if node.kind is not Kind.FILE:
             raise NotFoundError(f"{self._name(path)}: not a regular file")
+        return node
+
+    def open_file(self, path: str) -> tuple[Node, BinaryIO]:
+        """The regular file at `path` and a stream of it."""
+        node = self.regular_file(path)
         return node, node.open()
 
     def read_small(self, path: str, cap: int) -> bytes:
@@ -117,6 +153,9 @@ class FileTree:
         if len(data) > cap:
             raise LimitError(f"{self._name(path)}: exceeds the limit of {cap} bytes")
         return data
+
+
+_CHILD_CACHE = 4096  # entries; a bound on what a hostile config's lookups can pin in memory
 
 
 def _components(path: str) -> list[str]:

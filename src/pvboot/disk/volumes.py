@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -38,6 +39,10 @@ class Volume:
     error: str | None = None  # why the filesystem could not be opened
     aliases: list[str] = field(default_factory=list)  # other GRUB names (lvmid/VGUUID/LVUUID)
     _tree: FileTree | None = field(default=None, repr=False)
+    container: Container | None = field(default=None, repr=False)  # the image, for host_ranges()
+    # (volume offset, disk offset, length) in volume order for a multi-segment LV; () means the volume is
+    # the disk's bytes [offset, offset+size)
+    runs: tuple[tuple[int, int, int], ...] = ()
 
     def tree(self) -> FileTree:
         """This volume's filesystem as a FileTree, opened on first use."""
@@ -51,8 +56,50 @@ class Volume:
             except GuestDataError as exc:
                 self.error = str(exc)
                 raise GuestDataError(f"({self.name}): {exc}") from None
-            self._tree = FileTree(fs, self.limits, self.name)
+            placement = self if self.container is not None else None
+            self._tree = FileTree(fs, self.limits, self.name, placement)
         return self._tree
+
+    def host_ranges(self, offset: int, length: int) -> list[tuple[int | None, int]]:
+        """This volume's bytes [offset, offset+length), clamped to the volume, as (host offset or None,
+        length) runs of `host_fd()` (see `Container.host_ranges`); adjacent runs are merged."""
+        assert self.container is not None
+        end = min(offset + length, self.size)
+        out: list[tuple[int | None, int]] = []
+        for disk_offset, count in self._disk_ranges(offset, end):
+            for where, n in self.container.host_ranges(disk_offset, count):
+                if out:
+                    prev, prev_n = out[-1]
+                    if (prev is None and where is None) or (
+                        prev is not None and where is not None and prev + prev_n == where
+                    ):
+                        out[-1] = (prev, prev_n + n)
+                        continue
+                out.append((where, n))
+        return out
+
+    def host_fd(self) -> int:
+        assert self.container is not None
+        return self.container.fileno_for_plain()
+
+    def _disk_ranges(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Volume bytes [start, end) as (guest disk offset, length) pieces."""
+        if start < 0 or end <= start:
+            return []
+        if not self.runs:
+            return [(self.offset + start, end - start)]
+        out = []
+        index = max(0, bisect_right([run[0] for run in self.runs], start) - 1)
+        pos = start
+        for vol_offset, disk_offset, count in self.runs[index:]:
+            if pos >= end:
+                break
+            if not vol_offset <= pos < vol_offset + count:
+                break  # a gap in the runs: not mapped
+            n = min(end, vol_offset + count) - pos
+            out.append((disk_offset + pos - vol_offset, n))
+            pos += n
+        return out
 
     @property
     def uuid(self) -> str | None:
@@ -96,7 +143,7 @@ class GuestDisk:
     def _new_volume(
         self, name: str, offset: int, size: int, stream: BinaryIO, part_type: str | None
     ) -> Volume:
-        volume = Volume(name, offset, size, stream, self.limits, part_type)
+        volume = Volume(name, offset, size, stream, self.limits, part_type, container=self.container)
         volume.fstype = fsprobe.detect(stream)
         return volume
 
@@ -154,6 +201,7 @@ class GuestDisk:
                 log.debug("(%s): skipped: %s", lv.grub_name, reason)
                 continue
             volume = self._new_volume(lv.grub_name, holder.offset + lv.offset, lv.size, lv.open(), None)
+            volume.runs = _disk_runs(lv.runs, holder)
             volume.aliases.append(lv.grub_id_name)
             self.volumes.append(volume)
 
@@ -167,6 +215,20 @@ class GuestDisk:
     def filesystems(self) -> list[Volume]:
         """Volumes holding a filesystem that opens, in disk order."""
         return [v for v in self.volumes if v.has_filesystem()]
+
+
+def _disk_runs(runs: tuple[tuple[int, int, int], ...], holder: Volume) -> tuple[tuple[int, int, int], ...]:
+    """An LV's (LV offset, PV offset, length) runs as (LV offset, disk offset, length), cut where they leave
+    the PV (as reads through the PV's stream end there)."""
+    out = []
+    for lv_offset, pv_offset, length in runs:
+        count = min(length, holder.size - pv_offset)
+        if count <= 0:
+            break
+        out.append((lv_offset, holder.offset + pv_offset, count))
+        if count < length:
+            break
+    return tuple(out)
 
 
 def _is_bare_fat(sector: bytes) -> bool:

@@ -39,7 +39,10 @@ class Channel:
         (length,) = _HEADER.unpack(self._read_exact(_HEADER.size, deadline))
         if length > MAX_MESSAGE:
             raise LimitError(f"message of {length} bytes exceeds the limit of {MAX_MESSAGE}")
-        message = json.loads(self._read_exact(length, deadline))
+        try:
+            message = json.loads(self._read_exact(length, deadline))
+        except (ValueError, RecursionError):
+            raise ChannelClosed("malformed message from the child") from None
         if not isinstance(message, dict):
             raise ChannelClosed("malformed message from the child")
         return message

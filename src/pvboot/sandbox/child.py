@@ -1,8 +1,9 @@
 """Fork a confined child that serves requests over a Channel, and stop it for sure.
 
-Confinement here: own process group (so the whole tree can be killed), rlimits on address space, CPU,
-file size, open files and core dumps, stdin/stdout on /dev/null, every other fd closed but the channel and
-the output files, and the optional switch to an unprivileged uid before any guest byte is read.
+The child confines itself (sandbox/confine.py) before it reads one guest byte: namespaces or an
+unprivileged uid, no new privileges, every fd closed but the image, the output files and the channel,
+rlimits, Landlock and seccomp. The parent keeps a wall-clock deadline per request and kills the child's
+whole process group when it passes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import resource
+import select
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 from pvboot.errors import GuestDataError, LimitError, PvbootError
 from pvboot.sandbox.channel import Channel, ChannelClosed, pair
+from pvboot.sandbox.confine import Identity, enter
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +38,20 @@ class Confinement:
     cpu_seconds: int
     file_size: int
     keep_fds: list[int] = field(default_factory=list)
-    runas: int | None = None
+    runas: Identity | None = None  # resolved in the parent: sandbox.confine.resolve_runas
     debug: bool = False
+    image: str | None = None  # opened by the child before it confines itself further
+    userns: bool = True  # False: behave as on a kernel without user namespaces (tests)
 
 
-def _confine(conf: Confinement, channel_fd: int) -> None:
-    """Runs in the child before it touches the guest image."""
-    os.setpgid(0, 0)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG, reported as an error
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    keep = {0, 1, 2, channel_fd, *conf.keep_fds}
-    os.close(devnull) if devnull not in keep else None
-    for fd in _open_fds():
-        if fd not in keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (conf.address_space, conf.address_space))
-    resource.setrlimit(resource.RLIMIT_CPU, (conf.cpu_seconds, conf.cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (conf.file_size, conf.file_size))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-    if conf.runas is not None:
-        os.setgroups([])
-        os.setresgid(conf.runas, conf.runas, conf.runas)
-        os.setresuid(conf.runas, conf.runas, conf.runas)
-    warnings.simplefilter("ignore")
-    sys.setrecursionlimit(4000)
-
-
-def _open_fds() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 1024))
+def _serve_error(channel: Channel, message: str) -> None:
+    """Answer every request with the reason the child could not start (e.g. the image did not open)."""
+    while True:
+        try:
+            channel.recv()
+        except ChannelClosed:
+            return
+        channel.send({"type": "error", "message": message})
 
 
 def describe_failure(exc: BaseException, address_space: int) -> str:
@@ -99,14 +78,35 @@ class Child:
             code = EXIT_INTERNAL
             try:
                 parent_end.close()
-                _confine(conf, child_end.fileno())
-                serve(child_end)
+                reader = enter(
+                    conf.image,
+                    child_end.fileno(),
+                    conf.keep_fds,
+                    address_space=conf.address_space,
+                    cpu_seconds=conf.cpu_seconds,
+                    file_size=conf.file_size,
+                    runas=conf.runas,
+                    debug=conf.debug,
+                    userns=conf.userns,
+                )
+                warnings.simplefilter("ignore")
+                sys.setrecursionlimit(4000)
+                from pvboot.disk import container
+
+                container.host_opener = reader.open_host
+                log.debug("confined: %s", reader)
+                if reader.error is not None:
+                    _serve_error(child_end, reader.error)
+                else:
+                    serve(child_end)
                 code = 0
             except BaseException:
                 if conf.debug:
                     traceback.print_exc()
             finally:
                 os._exit(code)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also here: killpg must find the group even before the child runs
         child_end.close()
         self.pid = pid
         self.channel = parent_end
@@ -134,21 +134,43 @@ class Child:
             return "already stopped"
         self.done = True
         self.channel.close()
-        for _ in range(int(grace * 100)):
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                return _status_text(status)
-            time.sleep(0.01)
+        if grace > 0:
+            _wait_exit(self.pid, grace)
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid:
+            return _status_text(status)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         _, status = os.waitpid(self.pid, 0)
         return _status_text(status)
 
 
+def _wait_exit(pid: int, timeout: float) -> None:
+    """Return when child `pid` has exited (without reaping it) or after `timeout` seconds."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3: poll
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+            time.sleep(0.005)
+        return
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+
+
 def _status_text(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        reason = {signal.SIGXCPU: "CPU time limit", signal.SIGKILL: "killed", signal.SIGSEGV: "crashed"}
+        reason = {
+            signal.SIGXCPU: "CPU time limit",
+            signal.SIGKILL: "killed",
+            signal.SIGSEGV: "crashed",
+            signal.SIGSYS: "a system call the sandbox forbids",
+        }
         name = signal.Signals(sig)
         return f"signal {name.name}: {reason.get(name, 'terminated')}"
     return f"exit status {os.WEXITSTATUS(status)}"

@@ -2,7 +2,17 @@
 
 Loader commands do not load anything: while a menu entry runs they record into a BootSpec what GRUB's
 loader would have loaded (checking the files exist, as GRUB opens them), so the entry's commands decide
-the kernel, initrds and command line exactly as GRUB's would.
+the kernel, initrds and command line exactly as GRUB's would. The BootSpec is GRUB's one loader slot
+(commands/boot.c grub_loader_set/unset); beside it each loader module keeps its own state, as in
+GRUB 2.06 for i386-pc:
+- `linux` (and Fedora's `linuxefi`) and `linux16` are separate modules (loader/i386/linux.c,
+  loader/i386/pc/linux.c), each with a `loaded` flag that its `initrd`/`initrd16` requires. A
+  successful kernel load replaces the slot (the previous loader's unload hook clears its flag) and
+  drops any initrd; a failed one clears only its module's flag: the kernel loaded before stays in the
+  slot and still boots, but a following `initrd` fails. A failed `initrd` leaves the previous initrd.
+- `multiboot`/`multiboot2` empty the slot first (grub_loader_unset) whether or not they succeed;
+  `module`/`module2` need their own kernel loaded (its relocator).
+- `boot` inside an entry boots at once when the slot is full, and otherwise fails and the entry goes on.
 """
 
 from __future__ import annotations
@@ -93,6 +103,12 @@ def quote_cmdline(args: list[str]) -> str:
     return " ".join(out)
 
 
+LINUX_MODULE = {"linux": "linux", "linuxefi": "linux", "initrd": "linux", "initrdefi": "linux",
+                "linux16": "linux16", "initrd16": "linux16"}
+MULTIBOOT_MODULE = {"multiboot": "multiboot", "module": "multiboot",
+                    "multiboot2": "multiboot2", "module2": "multiboot2"}
+
+
 class Commands:
     """The command implementations, bound to one session."""
 
@@ -106,12 +122,12 @@ class Commands:
         for name in ("linux", "linux16", "linuxefi"):
             reg(name, self._linux(name))
         for name in ("initrd", "initrd16", "initrdefi"):
-            reg(name, self._initrd)
+            reg(name, self._initrd(name))
         reg("devicetree", self._devicetree)
         for name in ("multiboot", "multiboot2"):
             reg(name, self._multiboot(name))
         for name in ("module", "module2"):
-            reg(name, self._module)
+            reg(name, self._module(name))
         reg("chainloader", self._other(CHAINLOADER, "chainloader"))
         for name in LOADERS_OTHER:
             reg(name, self._other(OTHER, name))
@@ -183,41 +199,60 @@ class Commands:
         return ref
 
     def _loading(self) -> BootSpec | None:
+        """The loader slot of the running entry (None outside entries)."""
         return self.s.recorder
 
+    def _unload(self, spec: BootSpec) -> None:
+        """grub_loader_unset, or the old loader's unload hook in grub_loader_set: the slot is emptied."""
+        if spec.kind == LINUX:
+            spec.loaded_modules.discard(LINUX_MODULE.get(spec.loader, "linux"))
+        elif spec.kind == MULTIBOOT:
+            spec.loaded_modules.discard(MULTIBOOT_MODULE.get(spec.loader, "multiboot"))
+        spec.kind, spec.loader, spec.kernel, spec.args = NOTHING, "", None, ""
+        spec.initrds, spec.devicetree, spec.modules = [], None, []
+
     def _linux(self, name: str) -> Command:
+        module = LINUX_MODULE[name]
+
         def run(_interp: object, args: list[str], _block: str | None) -> int:
             spec = self._loading()
             if spec is None:
                 return 0
+            spec.loaded_modules.discard(module)  # the `fail:` path; set again below on success
             if not args:
                 return self._fail("filename expected")
-            spec.kind, spec.kernel, spec.initrds, spec.devicetree, spec.modules = NOTHING, None, [], None, []
             try:
-                spec.kernel = self._file(args[0], "kernel")
+                kernel = self._file(args[0], "kernel")
             except GuestDataError as exc:
                 return self._fail(str(exc))
-            spec.kind, spec.loader = LINUX, name
+            self._unload(spec)
+            spec.kind, spec.loader, spec.kernel = LINUX, name, kernel
             spec.args = quote_cmdline(args[1:])
+            spec.loaded_modules.add(module)
             return 0
 
         return run
 
-    def _initrd(self, _interp: object, args: list[str], _block: str | None) -> int:
-        spec = self._loading()
-        if spec is None:
+    def _initrd(self, name: str) -> Command:
+        module = LINUX_MODULE[name]
+
+        def run(_interp: object, args: list[str], _block: str | None) -> int:
+            spec = self._loading()
+            if spec is None:
+                return 0
+            files = [a for a in args if not a.startswith("--")]
+            if not files:
+                return self._fail("filename expected")
+            if module not in spec.loaded_modules:
+                return self._fail("you need to load the kernel first")
+            try:
+                initrds = [self._file(f, "initrd") for f in files]
+            except GuestDataError as exc:
+                return self._fail(str(exc))  # the initrd loaded before stays
+            spec.initrds = initrds
             return 0
-        if spec.kind != LINUX:
-            return self._fail("you need to load the kernel first")
-        files = [a for a in args if not a.startswith("--")]
-        if not files:
-            return self._fail("filename expected")
-        try:
-            spec.initrds = [self._file(f, "initrd") for f in files]
-        except GuestDataError as exc:
-            spec.initrds = []
-            return self._fail(str(exc))
-        return 0
+
+        return run
 
     def _devicetree(self, _interp: object, args: list[str], _block: str | None) -> int:
         spec = self._loading()
@@ -236,42 +271,50 @@ class Commands:
             spec = self._loading()
             if spec is None:
                 return 0
+            self._unload(spec)
             files = [a for a in args if not a.startswith("--")]
             if not files:
                 return self._fail("filename expected")
-            spec.kind, spec.kernel, spec.initrds, spec.modules = NOTHING, None, [], []
             try:
                 spec.kernel = self._file(files[0], "kernel")
             except GuestDataError as exc:
                 return self._fail(str(exc))
             spec.kind, spec.loader, spec.args = MULTIBOOT, name, " ".join(files[1:])
+            spec.loaded_modules.add(MULTIBOOT_MODULE[name])
             return 0
 
         return run
 
-    def _module(self, _interp: object, args: list[str], _block: str | None) -> int:
-        spec = self._loading()
-        if spec is None:
+    def _module(self, name: str) -> Command:
+        def run(_interp: object, args: list[str], _block: str | None) -> int:
+            spec = self._loading()
+            if spec is None:
+                return 0
+            if MULTIBOOT_MODULE[name] not in spec.loaded_modules:
+                return self._fail("you need to load the multiboot kernel first")
+            spec.modules.append(" ".join(a for a in args if not a.startswith("--")))
             return 0
-        if spec.kind != MULTIBOOT:
-            return self._fail("you need to load the multiboot kernel first")
-        spec.modules.append(" ".join(a for a in args if not a.startswith("--")))
-        return 0
+
+        return run
 
     def _other(self, kind: str, name: str) -> Command:
         def run(_interp: object, args: list[str], _block: str | None) -> int:
             spec = self._loading()
             if spec is not None:
-                spec.kind, spec.loader, spec.kernel, spec.initrds = kind, name, None, []
+                self._unload(spec)
+                spec.kind, spec.loader = kind, name
                 spec.args = " ".join(args)
             return 0
 
         return run
 
     def _boot(self, _interp: object, _args: list[str], _block: str | None) -> int:
-        if self.s.recorder is not None:
-            raise BootNow()
-        return 0
+        spec = self._loading()
+        if spec is None:
+            return 0
+        if spec.kind == NOTHING:
+            return self._fail("you need to load the kernel first")
+        raise BootNow()
 
     # -- devices
     def _search(self, _interp: object, args: list[str], _block: str | None) -> int:
@@ -308,15 +351,28 @@ class Commands:
 
         return run
 
-    def _do_search(self, how: str, key: str, var: str | None, hints: list[str]) -> int:
+    def _search_order(self, hints: list[str]) -> list[str]:
+        """The devices commands/search.c tries, in order: each hint (one trailing comma stripped; with
+        the comma, the hint disk's partitions follow, first to last), then grub_device_iterate
+        (kern/device.c): a disk, then its partitions from last to first (they are collected by
+        prepending to a list). Logical volumes come after the disks (not checked against GRUB)."""
         view = self.s.view
+        names = view.volume_names()
         order: list[str] = []
         for hint in hints:
-            name = hint.rstrip(",")
-            if view.find_volume(name) is not None:
-                order.append(view.find_volume(name).name)  # type: ignore[union-attr]
-        order += [n for n in view.volume_names() if n not in order]
-        for name in order:
+            name = hint[:-1] if hint.endswith(",") else hint
+            volume = view.find_volume(name)
+            if volume is not None:
+                order.append(volume.name)
+            if hint.endswith(","):
+                order += [n for n in names if n.startswith(name.strip("()") + ",")]
+        disks = [n for n in names if n.startswith("hd")]  # the guest disk: hd0 or its partitions
+        order += [n for n in disks if "," not in n] + [n for n in reversed(disks) if "," in n]
+        order += [n for n in names if not n.startswith("hd")]
+        return order
+
+    def _do_search(self, how: str, key: str, var: str | None, hints: list[str]) -> int:
+        for name in self._search_order(hints):
             if self._matches(how, key, name):
                 self.s.log(f"search --{how} {key}: found ({name})")
                 if var:
@@ -327,8 +383,8 @@ class Commands:
     def _matches(self, how: str, key: str, name: str) -> bool:
         view = self.s.view
         try:
-            if how == "file":
-                return view.kind(FileRef(name, key)) is not None
+            if how == "file":  # grub_file_open: a regular file
+                return view.kind(FileRef(name, key)) is Kind.FILE
             if how == "fs-uuid":
                 uuid = view.fs_uuid(name)
                 return uuid is not None and uuid.lower() == key.lower()

@@ -47,6 +47,7 @@ def run_edited(session: Grub2Session, path: list[int], source: str) -> BootSpec:
         title = entries[path[-1]].title if path and 0 <= path[-1] < len(entries) else ""
         spec = BootSpec()
         session.recorder = spec
+        session.menus.append([])  # a menuentry in the edited text does not join the real menu
         with contextlib.suppress(BootNow):
             session.interp.run_new_scope(source, [title], filename="<edited entry>")
         return spec
@@ -70,6 +71,7 @@ def run_command(session: Grub2Session, state: ConsoleState, line: str) -> Comman
 
     session.interp.console = collect
     session.recorder = state.spec
+    session.menus.append([])  # menuentry typed at the command line stays out of the real menu
     booting = False
     try:
         status = session.interp.run_source(line, "<command line>")
@@ -78,6 +80,7 @@ def run_command(session: Grub2Session, state: ConsoleState, line: str) -> Comman
     finally:
         session.interp.console = None
         session.recorder = None
+        session.menus.pop()
     errors = state.spec.errors
     if errors:
         collect("".join(f"error: {e}.\n" for e in errors))

@@ -8,9 +8,10 @@
   extractor commands pass export_all=1) and what Debian's grub-emu 2.06 does: a non-exported variable is
   not visible inside `configfile` (checked against grub-emu in the tests).
 - Lookups only ever see the current context (grub_env_find looks in grub_current_context only).
-
-Not modelled: the read/write hooks of special variables (`root`, `prefix`, `lang`, `pager`, ...); for
-those GRUB's `unset` stores "" instead of deleting. The host owns what those variables mean.
+- Write hooks (grub_register_variable_hook): a host may register one for a name (the session does for
+  `root`, whose kern/main.c hook drops the parentheses of `(hd0,1)`); it rewrites every value stored
+  under that name, in every context, and `unset` of a hooked variable stores "" instead of deleting
+  (kern/env.c grub_env_unset). Read hooks are not modelled: the host owns what those variables mean.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Env:
         self._max_total = max_total_size
         self._total = 0
         self._where = where
+        self.write_hooks: dict[str, Callable[[str], str]] = {}
 
     # -- limits -------------------------------------------------------------------------------------------
 
@@ -59,6 +61,9 @@ class Env:
         return None if var is None else var[0]
 
     def set(self, name: str, value: str) -> None:
+        hook = self.write_hooks.get(name)
+        if hook is not None:
+            value = hook(value)
         if len(value) > self._max_value:
             raise self._limit(f"a variable value longer than {self._max_value} bytes (${name})")
         ctx = self._contexts[-1]
@@ -73,6 +78,9 @@ class Env:
             ctx[name] = (value, old[1])
 
     def unset(self, name: str) -> None:
+        if name in self.write_hooks and name in self._contexts[-1]:
+            self.set(name, "")
+            return
         ctx = self._contexts[-1]
         old = ctx.pop(name, None)
         if old is not None:

@@ -214,6 +214,10 @@ class Interpreter(WordExpander):
     def export(self, name: str) -> None:
         self._env.export(name)
 
+    def add_write_hook(self, name: str, hook: Callable[[str], str]) -> None:
+        """grub_register_variable_hook(name, 0, hook): every value stored under `name` goes through it."""
+        self._env.write_hooks[name] = hook
+
     def context_open(self) -> None:
         if self._env.depth > self.limits.max_source_depth + self.limits.max_depth:
             raise self._limit(f"more than {self._env.depth} nested contexts")

@@ -2,8 +2,12 @@
 
 GRUB executes the whole config first (building the menu), then resolves `default` against the menu;
 choosing a submenu opens a new environment context and runs the submenu's body, with `default` set to
-the rest of a `a>b` path; choosing an entry runs its body with the variables of that moment. Entries are
-run from a snapshot of the interpreter, so listing the whole menu has no side effects.
+the rest of a `a>b` path; choosing an entry runs its body with the variables of that moment, `chosen`
+set to the entry's id path and `default` to the rest of the path (normal/menu.c
+grub_menu_execute_entry). Entries are run from a snapshot of the interpreter, so listing the whole menu
+has no side effects. `boot_default` is GRUB's autoboot (grub_menu_execute_with_fallback): the default,
+then the `fallback` entries, all in one run, so what a failed entry set is seen by the next one; a
+submenu autoboots its own default with its own `fallback`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import TYPE_CHECKING
 
 from pvboot.config.grub2.auth import AuthConfig
 from pvboot.config.grub2.auth import install as install_auth
+from pvboot.config.grub2.builtins import strtoull, to_int
 from pvboot.config.grub2.commands import BootNow, Commands
 from pvboot.config.grub2.interp import Interpreter, ScriptLimits
+from pvboot.config.grub2.lscat import install as install_lscat
 from pvboot.config.guestview import GuestView
 
 if TYPE_CHECKING:
@@ -23,7 +29,7 @@ if TYPE_CHECKING:
     from pvboot.config.grub2.console import CommandResult, ConsoleState
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
-from pvboot.menu import BootSpec, Choice, Entry, FileRef, Menu, entry_number, grub_strtoul, path_rest
+from pvboot.menu import NOTHING, BootSpec, Choice, Entry, FileRef, Menu, entry_number, path_rest
 
 # Variables GRUB's normal mode sets before it reads grub.cfg (normal/main.c features, kern/main.c).
 FEATURES = [
@@ -61,6 +67,7 @@ class Grub2Session:
         self.auth = AuthConfig()
         Commands(self).install()
         install_auth(self)
+        install_lscat(self)
         self._snapshot: object | None = None
         self.bls_state: BlscfgState | None = None
         self.default_origin = ""
@@ -82,6 +89,7 @@ class Grub2Session:
     def load(self) -> None:
         """Run grub.cfg at the top level, as GRUB's normal mode does; keeps the resulting state."""
         directory = self.path.rsplit("/", 1)[0] or "/"
+        self.interp.add_write_hook("root", _write_root)
         self.interp.set("root", self.volume)
         self.interp.set("prefix", f"({self.volume}){directory}")
         self.interp.set("cmdpath", f"({self.volume})")
@@ -131,20 +139,29 @@ class Grub2Session:
         run_blscfg(self, args)
 
     # -- menus and entries
-    def _enter_submenu(self, entry: Entry) -> list[Entry]:
-        default = self.interp.get("default")
-        self.interp.context_open()
+    def _entry_variables(self, entry: Entry, chosen: str | None, default: str | None) -> None:
+        """What grub_menu_execute_entry sets before an entry's body runs: `chosen` (exported), the
+        entry's id appended to the outer `chosen` with `>` doubled; `default`, the rest of an `a>b`."""
+        ident = (entry.id or entry.title).replace(">", ">>")
+        self.interp.set("chosen", ident if chosen is None else f"{chosen}>{ident}")
+        self.interp.export("chosen")
         rest = path_rest(default)
         if rest is not None:
             self.interp.set("default", rest)
         else:
             self.interp.unset("default")
+
+    def _enter_submenu(self, entry: Entry) -> list[Entry]:
+        chosen, default = self.interp.get("chosen"), self.interp.get("default")
+        self.interp.context_open()
+        self._entry_variables(entry, chosen, default)
         self.menus.append([])
         body, args = entry.handle
         self.interp.run_new_scope(body, args)
         return self.menus.pop()
 
     def _run_entry(self, entry: Entry) -> BootSpec:
+        self._entry_variables(entry, self.interp.get("chosen"), self.interp.get("default"))
         spec = BootSpec()
         self.recorder = spec
         body, args = entry.handle
@@ -233,13 +250,78 @@ class Grub2Session:
     def fallbacks(self) -> list[int]:
         """GRUB 2.06's fallback list: top-level entry numbers, tried in order when the default fails."""
         self._restore()
-        found = []
-        for word in (self.interp.get("fallback") or "").split():
-            number = grub_strtoul(word)
-            if number is None or number < 0:
-                break
+        found: list[int] = []
+        value = self.interp.get("fallback")
+        while True:
+            number, value = _first_entry_number(value)
+            if number < 0:
+                return found
             found.append(number)
-        return found
+
+    def boot_default(self) -> tuple[Choice, BootSpec]:
+        """What GRUB boots by itself: the default entry, then the `fallback` entries (normal/menu.c
+        grub_menu_execute_with_fallback), in one run. GRUB stops at the first entry that leaves a
+        loader set (a Linux kernel or not: a Xen entry is booted, not skipped)."""
+        self._restore()
+        choice = Choice([], [])
+        try:
+            if not self.top:
+                raise GuestDataError(f"({self.volume}){self.path}: the menu has no entries")
+            return choice, self._autoboot(self.top, [], [], choice)
+        finally:
+            self._restore()
+
+    def _autoboot(self, entries: list[Entry], path: list[int], titles: list[str], choice: Choice) -> BootSpec:
+        """run_menu's default (invalid: entry 0), executed with the fallbacks of this menu's context."""
+        value = self.interp.get("default")
+        index = entry_number(entries, value)
+        where = f" (set at {self.default_origin})" if not path and self.default_origin else ""
+        if 0 <= index < len(entries):
+            choice.reasons.append(f"default={value!r} names entry {index}{where}")
+        else:
+            why = "is not set" if value is None else f"={value!r} names no entry"
+            choice.reasons.append(f"default {why}: entry 0")
+            index = 0
+        spec = self._execute(entries, index, path, titles, choice)
+        while spec.kind == NOTHING:
+            # get_and_remove_first_entry_number: the list is consumed as it is used
+            number, rest = _first_entry_number(self.interp.get("fallback"))
+            if rest is None:
+                self.interp.unset("fallback")
+            else:
+                self.interp.set("fallback", rest)
+            if number < 0:
+                break
+            failed = " > ".join(choice.titles) or "?"
+            if number >= len(entries):  # GRUB 2.06 would go on with a NULL entry: undefined
+                choice.reasons.append(f"fallback entry {number} does not exist")
+                break
+            why = spec.why_not_bootable()
+            choice.reasons.append(f"entry '{failed}' failed ({why}): fallback entry {number}")
+            spec = self._execute(entries, number, path, titles, choice)
+        return spec
+
+    def _execute(
+        self, entries: list[Entry], index: int, path: list[int], titles: list[str], choice: Choice
+    ) -> BootSpec:
+        """grub_menu_execute_entry: a submenu is entered and autoboots; an entry's body runs."""
+        entry = entries[index]
+        here, names = [*path, index], [*titles, entry.title]
+        chosen, default = self.interp.get("chosen"), self.interp.get("default")
+        choice.path, choice.titles = here, names
+        if entry.submenu:
+            children = self._enter_submenu(entry)
+            spec = self._autoboot(children, here, names, choice) if children else BootSpec()
+            self.interp.context_close()
+        else:
+            spec = self._run_entry(entry)
+        for name, old in (("chosen", chosen), ("default", default)):
+            if old is None:
+                self.interp.unset(name)
+            else:
+                self.interp.set(name, old)
+        self.interp.unset("timeout")
+        return spec
 
     def _get_saved(self, name: str) -> str | None:
         self._restore()
@@ -282,6 +364,25 @@ class Grub2Session:
             else:
                 entry.boot = self.walk([*path, index])[1]
         return entries
+
+
+def _first_entry_number(value: str | None) -> tuple[int, str | None]:
+    """menu.c get_and_remove_first_entry_number on `value`: (number or -1, what remains of the list,
+    None when GRUB unsets the variable). grub_strtoul is i386-pc's: 32 bits, then cast to int."""
+    if value is None:
+        return -1, None
+    number, end, err = strtoull(value, 0)
+    if err or number > 0xFFFFFFFF:
+        return -1, None
+    rest = value[end:].lstrip(" \t\n\r")
+    return to_int(number), rest
+
+
+def _write_root(value: str) -> str:
+    """kern/main.c grub_env_write_root: `set root=(hd0,1)` stores `hd0,1`."""
+    if len(value) >= 2 and value[0] == "(" and value[-1] == ")":
+        return value[1:-1]
+    return value
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -30,6 +30,7 @@ from dissect.util.hash import crc32c
 
 from pvboot.disk.fs._btrfs_codecs import decompress
 from pvboot.disk.fs._common import STREAM_BUFFER, RawReader, check_symlink_size, decode_name, guard, map_cap
+from pvboot.disk.fs._csum import btrfs_ok
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError
 from pvboot.limits import Limits
@@ -56,6 +57,12 @@ def _harden_cursor() -> None:
         if self._pvboot_visits > _MAX_NODE_VISITS or len(self._path) > _MAX_LEVEL:
             raise GuestDataError("btrfs: B-tree too deep or too large")
         plain_push(self, address, initial_index)
+        btrfs = self.btree.btrfs
+        checked = btrfs.__dict__.setdefault("_pvboot_checked", set())
+        if address not in checked:  # the node's checksum, as the kernel checks it before use
+            if not btrfs_ok(btrfs.sb.csum_type, self._node):
+                raise GuestDataError(f"btrfs: B-tree node at {address:#x}: checksum mismatch")
+            checked.add(address)
         header = self._header
         node_size = self.btree.btrfs.node_size
         max_items = (node_size - 101) // (33 if header.level else 25)
@@ -79,7 +86,10 @@ def mount(stream: BinaryIO, limits: Limits) -> BtrfsFileSystem:
 class BtrfsFileSystem(FileSystem):
     def __init__(self, stream: BinaryIO, limits: Limits) -> None:
         stream.seek(0x10000)
-        sb = c_btrfs.btrfs_super_block(stream)
+        raw = stream.read(4096)
+        sb = c_btrfs.btrfs_super_block(raw)
+        if len(raw) != 4096 or not btrfs_ok(sb.csum_type, raw):
+            raise GuestDataError("btrfs: superblock checksum mismatch")
         for value, low in ((sb.sectorsize, 4096), (sb.nodesize, sb.sectorsize)):
             if not low <= value <= 65536 or value & (value - 1):
                 raise GuestDataError(f"btrfs: unsupported sector/node size {value}")

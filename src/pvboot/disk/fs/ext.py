@@ -33,6 +33,7 @@ from pvboot.disk.fs._common import (
     runs_to_extents,
     scan,
 )
+from pvboot.disk.fs._csum import crc32c_raw
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError
 from pvboot.limits import Limits
@@ -40,6 +41,9 @@ from pvboot.limits import Limits
 FSTYPE = "ext2"  # GRUB's name for ext2/3/4
 _EXTENTS_FL = 0x80000
 _INLINE_DATA_FL = 0x10000000
+_INDEX_FL = 0x1000  # an htree directory: block 0 and whole-block "empty" dirents are index blocks
+_RO_COMPAT_METADATA_CSUM = 0x400
+_INCOMPAT_CSUM_SEED = 0x2000
 _FILETYPE_FEATURE = 0x2  # INCOMPAT_FILETYPE: dirents carry a 1-byte name_len plus a file type
 _XATTR_MAGIC = 0xEA020000
 _XATTR_INDEX_SYSTEM = 7
@@ -64,6 +68,19 @@ class ExtFileSystem(FileSystem):
         if size < 128 or size > self.block_size or size & (size - 1):
             raise GuestDataError(f"ext2: bad inode size {self.inode_size}")
         self.filetype = bool(sb.s_feature_incompat & _FILETYPE_FEATURE)
+        # metadata_csum: verify what the kernel verifies before trusting it (superblock, inodes, extent
+        # blocks, directory blocks); a flipped pointer must not silently redirect a file
+        self.csum = bool(sb.s_feature_ro_compat & _RO_COMPAT_METADATA_CSUM)
+        self.csum_seed = 0
+        if self.csum:
+            stream.seek(1024)
+            raw = stream.read(1024)
+            if sb.s_checksum_type != 1 or len(raw) != 1024:
+                raise GuestDataError(f"ext2: unknown metadata checksum type {sb.s_checksum_type}")
+            if crc32c_raw(0xFFFFFFFF, raw[:0x3FC]) != struct.unpack_from("<I", raw, 0x3FC)[0]:
+                raise GuestDataError("ext2: superblock checksum mismatch")
+            uuid_seed = crc32c_raw(0xFFFFFFFF, bytes(sb.s_uuid))
+            self.csum_seed = sb.s_checksum_seed if sb.s_feature_incompat & _INCOMPAT_CSUM_SEED else uuid_seed
         self.fstype = FSTYPE
         self.uuid = str(self.ext.uuid)  # GRUB: lowercase canonical 8-4-4-4-12
         self.label = bytes(sb.s_volume_name).split(b"\0")[0].decode("utf-8", "replace") or None
@@ -102,6 +119,7 @@ class ExtNode(Node):
         self._fs = fs
         self._inum = inum
         inode = fs.ext.get_inode(inum).inode
+        self._seed = _verify_inode(fs, inum) if fs.csum else 0
         self.kind = _KINDS.get(stat.S_IFMT(inode.i_mode), Kind.OTHER)
         self.size = inode.i_size_lo | (inode.i_size_high << 32)
         self._flags = inode.i_flags
@@ -121,7 +139,7 @@ class ExtNode(Node):
 
     def _map(self) -> list[Extent]:
         if self._extents is None:
-            mapper = _Mapper(self._fs, self.size)
+            mapper = _Mapper(self._fs, self.size, self._seed)
             extents = self._flags & _EXTENTS_FL
             runs = mapper.extent_tree(self._iblock) if extents else mapper.indirect(self._iblock)
             self._extents = runs_to_extents(runs, self._fs.block_size, self.size)
@@ -165,8 +183,15 @@ class ExtNode(Node):
             yield from _dirents(data[60:], self._fs.filetype)
             return
         stream = self.open()
-        for _ in range(0, self.size, self._fs.block_size):
-            yield from _dirents(stream.read(self._fs.block_size), self._fs.filetype)
+        size = self._fs.block_size
+        for offset in range(0, self.size, size):
+            block = stream.read(size)
+            if self._fs.csum:
+                rec_len = struct.unpack_from("<H", block, 4)[0] if len(block) >= 8 else 0
+                if self._flags & _INDEX_FL and (offset == 0 or rec_len in (size, 0)):
+                    continue  # an htree index block ('.' and '..' only, or none): no names to read
+                _verify_dirblock(block, self._seed, self._inum)
+            yield from _dirents(block, self._fs.filetype)
 
     def names(self) -> Iterator[str]:
         with guard(FSTYPE):
@@ -179,6 +204,33 @@ class ExtNode(Node):
                 if entry == name:
                     return self._fs.node(inum)
         return None
+
+
+def _verify_inode(fs: ExtFileSystem, inum: int) -> int:
+    """Check inode `inum`'s checksum (ext4_inode_csum); returns its seed for its blocks' checksums."""
+    raw = fs.raw_inode(inum)
+    seed = crc32c_raw(crc32c_raw(fs.csum_seed, struct.pack("<I", inum)), raw[0x64:0x68])  # + i_generation
+    buf = bytearray(raw)
+    buf[0x7C:0x7E] = bytes(2)  # i_checksum_lo
+    has_hi = len(raw) > 128 and 128 + struct.unpack_from("<H", raw, 0x80)[0] >= 0x84
+    stored = struct.unpack_from("<H", raw, 0x7C)[0]
+    if has_hi:
+        buf[0x82:0x84] = bytes(2)  # i_checksum_hi
+        stored |= struct.unpack_from("<H", raw, 0x82)[0] << 16
+    computed = crc32c_raw(seed, bytes(buf))
+    if (computed if has_hi else computed & 0xFFFF) != stored:
+        raise GuestDataError(f"ext2: inode {inum} checksum mismatch")
+    return seed
+
+
+def _verify_dirblock(block: bytes, seed: int, inum: int) -> None:
+    """A leaf directory block ends in a 12-byte tail holding the checksum of the rest (ext4_dirblock_csum)."""
+    tail = len(block) - 12
+    fields = struct.unpack_from("<IHBB", block, tail) if tail >= 0 else None
+    if fields != (0, 12, 0, 0xDE):
+        raise GuestDataError(f"ext2: directory inode {inum}: block without its checksum tail")
+    if crc32c_raw(seed, block[:tail]) != struct.unpack_from("<I", block, tail + 8)[0]:
+        raise GuestDataError(f"ext2: directory inode {inum}: block checksum mismatch")
 
 
 def _dirents(block: bytes, filetype: bool) -> Iterator[tuple[str, int]]:
@@ -230,8 +282,9 @@ def _inline_xattr(raw: bytes) -> bytes:
 class _Mapper:
     """Bounded logical->physical block mapping of one inode."""
 
-    def __init__(self, fs: ExtFileSystem, size: int) -> None:
+    def __init__(self, fs: ExtFileSystem, size: int, seed: int) -> None:
         self.fs = fs
+        self.seed = seed  # the inode's checksum seed (metadata_csum)
         self.nblocks = -(-size // fs.block_size)
         self.cap = map_cap(fs.limits) * 2  # runs or nodes+pointers visited; a 1 KiB-block 128 MiB file: ~1x
         self.runs: list[tuple[int, int | None, int]] = []
@@ -259,9 +312,16 @@ class _Mapper:
             where, want_depth = stack.pop()
             self._tick()
             node = where if isinstance(where, bytes) else self.fs.read_block(where)
-            magic, entries, _, depth = struct.unpack_from("<HHHH", node, 0)
+            magic, entries, most, depth = struct.unpack_from("<HHHH", node, 0)
             if magic != 0xF30A or depth > 5 or (want_depth is not None and depth != want_depth):
                 raise GuestDataError("ext2: corrupt extent tree")
+            if self.fs.csum and not isinstance(where, bytes):  # a block's tail follows its eh_max slots
+                tail = 12 + 12 * most
+                if (
+                    tail + 4 > len(node)
+                    or crc32c_raw(self.seed, node[:tail]) != struct.unpack_from("<I", node, tail)[0]
+                ):
+                    raise GuestDataError(f"ext2: extent block {where} checksum mismatch")
             if 12 + 12 * entries > len(node):
                 raise GuestDataError("ext2: extent node overflows its block")
             if depth:

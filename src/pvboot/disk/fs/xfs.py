@@ -29,6 +29,7 @@ from pvboot.disk.fs._common import (
     runs_to_extents,
     scan,
 )
+from pvboot.disk.fs._csum import xfs_ok
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError
 from pvboot.limits import Limits
@@ -37,6 +38,8 @@ FSTYPE = "xfs"
 _FMT_LOCAL, _FMT_EXTENTS, _FMT_BTREE = 1, 2, 3
 _BMAP_MAGICS = (0x424D4150, 0x424D4133)  # "BMAP" (v4), "BMA3" (v5)
 _DIFLAG_REALTIME = 0x1
+_INCOMPAT_META_UUID = 0x4
+_DIR3_DATA_MAGICS = (b"XDB3", b"XDD3")
 _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
 
 Run = tuple[int, int | None, int]
@@ -55,6 +58,19 @@ class XfsFileSystem(FileSystem):
         self.block_size = sb.sb_blocksize
         if not 512 <= self.block_size <= 65536 or self.block_size & (self.block_size - 1):
             raise GuestDataError(f"xfs: unsupported block size {self.block_size}")
+        # v5: check the CRCs the kernel checks (superblock, inodes, directory and bmap blocks) before
+        # trusting a structure; a flipped pointer must not silently redirect a file
+        self.crc = self.xfs.version == 5
+        self.meta_uuid = bytes(sb.sb_uuid)
+        if self.crc:
+            sect = sb.sb_sectsize
+            if not 512 <= sect <= 32768 or sect & (sect - 1):
+                raise GuestDataError(f"xfs: unsupported sector size {sect}")
+            stream.seek(0)
+            if not xfs_ok(stream.read(sect), 224):
+                raise GuestDataError("xfs: superblock checksum mismatch")
+            if sb.sb_features_incompat & _INCOMPAT_META_UUID:
+                self.meta_uuid = bytes(sb.sb_meta_uuid)
         self.fstype = FSTYPE
         self.uuid = str(self.xfs.uuid)  # sb_uuid, the user-visible one (GRUB and blkid agree)
         self.label = bytes(sb.sb_fname).split(b"\0")[0].decode("utf-8", "replace") or None
@@ -71,6 +87,19 @@ class XfsFileSystem(FileSystem):
             raise GuestDataError(f"xfs: block {fsb:#x} outside the filesystem")
         return int(agno * sb.sb_agblocks + agbno)
 
+    def verify_inode(self, inum: int) -> None:
+        """A v3 inode: magic, CRC, its own number and the filesystem's uuid (xfs_dinode_verify)."""
+        sb = self.xfs.sb
+        bits = sb.sb_agblklog + sb.sb_inopblog
+        agno, agino = inum >> bits, inum & ((1 << bits) - 1)
+        self.stream.seek(agno * sb.sb_agblocks * self.block_size + agino * sb.sb_inodesize)
+        raw = self.stream.read(sb.sb_inodesize)
+        if len(raw) < 176 or raw[:2] != b"IN" or raw[4] != 3:
+            raise GuestDataError(f"xfs: inode {inum} is not a v3 inode")
+        owner = struct.unpack_from(">Q", raw, 152)[0]
+        if not xfs_ok(raw, 100) or owner != inum or raw[160:176] != self.meta_uuid:
+            raise GuestDataError(f"xfs: inode {inum} checksum mismatch")
+
     def read_block(self, fsb: int) -> bytes:
         self.stream.seek(self.fs_block(fsb) * self.block_size)
         data = self.stream.read(self.block_size)
@@ -84,10 +113,13 @@ class XfsNode(Node):
         self._fs = fs
         self._ino: Any = fs.xfs.get_inode(inum)
         dinode = self._ino.inode
+        if fs.crc:
+            fs.verify_inode(inum)
         self.kind = _KINDS.get(stat.S_IFMT(dinode.di_mode), Kind.OTHER)
         self.size = dinode.di_size
         self._format = dinode.di_format
         self._realtime = bool(dinode.di_flags & _DIFLAG_REALTIME)
+        self._dir_verified = False
         self._extents: list[Extent] | None = None
 
     def _map(self) -> list[Extent]:
@@ -137,9 +169,24 @@ class XfsNode(Node):
             raise LimitError(f"xfs: directory of {self.size} bytes exceeds {DIR_BYTES_MAX}")
         if self._format != _FMT_LOCAL:
             self._map()  # dissect's iterdir reads the directory through our bounded map
+            if self._fs.crc and not self._dir_verified:
+                self._verify_dir_blocks()
+                self._dir_verified = True
         for entry in self._ino.iterdir():
             if entry.filename not in (".", ".."):
                 yield entry
+
+    def _verify_dir_blocks(self) -> None:
+        """The v5 data blocks dissect will read: CRC and owner (xfs_dir3_data_verify)."""
+        size = self._fs.block_size << self._fs.xfs.sb.sb_dirblklog
+        stream = extent_stream(self._fs.stream, self._map(), self.size, FSTYPE)
+        for _ in range(0, self.size, size):
+            block = stream.read(size)
+            if block[:4] not in _DIR3_DATA_MAGICS:
+                continue  # a hole, or a block dissect skips too
+            owner = struct.unpack_from(">Q", block, 40)[0] if len(block) == size else None
+            if owner != self._ino.inum or not xfs_ok(block, 4):
+                raise GuestDataError(f"xfs: directory inode {self._ino.inum}: block checksum mismatch")
 
     def names(self) -> Iterator[str]:
         with guard(FSTYPE):
@@ -190,6 +237,9 @@ class _Mapper:
             maxr = (len(block) - header) // 16
             if magic not in _BMAP_MAGICS or lvl != want or nrecs > maxr:
                 raise GuestDataError("xfs: corrupt bmap btree block")
+            owner = struct.unpack_from(">Q", block, 56)[0]
+            if self.fs.crc and (not xfs_ok(block, 64) or owner != self.ino.inum):
+                raise GuestDataError(f"xfs: bmap btree block {fsb:#x} checksum mismatch")
             if lvl == 0:
                 for i in range(nrecs):
                     if self._record(block[header + 16 * i : header + 16 * i + 16]):

@@ -1,0 +1,204 @@
+"""The kernel stage's two seams: the child checks the chosen files before copying them, the parent
+validates what the child says about them before it goes into the JSON answer.
+
+Child (guest.py, before copying):   check = check_boot_files(kernel, initrds, devicetree, limits, ...)
+                                    reply.update(check.reply_fields())
+Parent (boot.py, building extra):   extra.update(clean_reply_fields(reply))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pvboot.disk.tree import FileTree
+from pvboot.errors import GuestDataError
+from pvboot.kernel.check import KernelInfo, check_kernel
+from pvboot.kernel.dtb import DtbInfo, validate_dtb
+from pvboot.kernel.initrd import check_initrd
+from pvboot.kernel.limits import KernelLimits
+from pvboot.limits import Limits
+
+trace = logging.getLogger("pvboot.trace")
+
+
+class KernelNotBootable(GuestDataError):
+    """The chosen kernel cannot run as a Xen guest; the message names the entry, the file and why."""
+
+
+class GuestFileLike(Protocol):
+    """pvboot.extract.GuestFile: a file in a guest tree."""
+
+    @property
+    def tree(self) -> FileTree: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def display(self) -> str: ...
+
+
+@dataclass
+class BootFilesCheck:
+    """What the child learnt about the chosen files."""
+
+    kernel: KernelInfo | None = None  # None with --no-kernel-check
+    warnings: list[str] = field(default_factory=list)
+    devicetree: DtbInfo | None = None
+    devicetree_data: bytes | None = None  # the validated blob, to write to the devicetree output fd
+    devicetree_source: str | None = None
+
+    def reply_fields(self) -> dict[str, Any]:
+        """The JSON-able fields to add to the child's boot/extract reply."""
+        return {
+            "kernel_info": self.kernel.to_json() if self.kernel else None,
+            "warnings": list(self.warnings),
+            "devicetree_source": self.devicetree_source,
+            "devicetree_info": self.devicetree.to_json() if self.devicetree else None,
+        }
+
+
+def refusal(info: KernelInfo, kernel: str, entry: str | None) -> str:
+    """The one-line error for a kernel that cannot boot: entry, file, what is missing, the way out."""
+    who = f"menu entry '{entry}': " if entry else ""
+    return (
+        f"{who}kernel {kernel} cannot boot as a Xen guest: {'; '.join(info.problems)} "
+        "(--no-kernel-check boots it anyway)"
+    )
+
+
+def check_boot_files(
+    kernel: GuestFileLike,
+    initrds: Sequence[GuestFileLike],
+    devicetree: GuestFileLike | None,
+    limits: Limits,
+    *,
+    entry: str | None = None,
+    check: bool = True,
+) -> BootFilesCheck:
+    """Judge the kernel (raise KernelNotBootable when Xen could not start it), warn about initrds that are
+    not cpio archives, read and validate the device tree. With `check=False` (--no-kernel-check) only the
+    device tree is read, size-capped but not validated."""
+    result = BootFilesCheck()
+    kl = KernelLimits.from_limits(limits)
+    if devicetree is not None:
+        result.devicetree_source = devicetree.display
+        data = devicetree.tree.read_small(devicetree.path, kl.max_dtb_size)
+        if check:
+            result.devicetree = validate_dtb(data, devicetree.display, kl)
+            trace.info(
+                "device tree %s: FDT v%d, %d bytes, model %r",
+                devicetree.display,
+                result.devicetree.version,
+                result.devicetree.size,
+                result.devicetree.model,
+            )
+        result.devicetree_data = data
+    if not check:
+        trace.info("kernel %s: not checked (--no-kernel-check)", kernel.display)
+        return result
+    node, stream = kernel.tree.open_file(kernel.path)
+    info = check_kernel(stream, node.size, limits)
+    result.kernel = info
+    modes = "+".join(m for m, ok in (("PV", info.pv), ("PVH", info.pvh)) if ok) or "not bootable"
+    trace.info(
+        "kernel %s: %s %s %s%s, %s (Xen notes: %s)",
+        kernel.display,
+        info.format,
+        info.arch or "?",
+        info.version or "unknown version",
+        f", {info.compression}" if info.compression else "",
+        modes,
+        info.notes_source or "none",
+    )
+    if not info.bootable:
+        raise KernelNotBootable(refusal(info, kernel.display, entry))
+    result.warnings += [f"kernel {kernel.display}: {w}" for w in info.warnings]
+    for item in initrds:
+        node, stream = item.tree.open_file(item.path)
+        warning = check_initrd(stream, node.size, item.display)
+        if warning:
+            trace.info("%s", warning)
+            result.warnings.append(warning)
+    return result
+
+
+def write_devicetree(fd: int, data: bytes) -> int:
+    """Write the validated device tree to its output file; returns the size."""
+    import os
+
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except OSError as exc:
+            raise GuestDataError(f"cannot write the device tree copy: {exc.strerror}") from None
+        view = view[n:]
+    return len(data)
+
+
+# --- parent side ---------------------------------------------------------------------------------
+
+_KERNEL_STR = (
+    "format",
+    "arch",
+    "version",
+    "banner",
+    "compression",
+    "boot_protocol",
+    "pv_reason",
+    "pvh_reason",
+    "notes_source",
+)
+_KERNEL_BOOL = ("pv", "pvh", "bootable")
+
+
+def _clean_str(value: Any, cap: int = 1000) -> str | None:
+    if value is None:
+        return None
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return text[:cap]
+
+
+def _clean_list(value: Any, cap: int = 64) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [s for s in (_clean_str(v) for v in value[:cap]) if s is not None]
+
+
+def clean_reply_fields(reply: dict[str, Any]) -> dict[str, Any]:
+    """The kernel-stage fields of a child reply, type-checked and made printable, for the JSON answer
+    (`kernel_info`, `warnings`, `devicetree_source`, `devicetree_info`; absent ones are None/[])."""
+    out: dict[str, Any] = {
+        "kernel_info": None,
+        "warnings": _clean_list(reply.get("warnings")),
+        "devicetree_source": _clean_str(reply.get("devicetree_source")),
+        "devicetree_info": None,
+    }
+    info = reply.get("kernel_info")
+    if isinstance(info, dict):
+        clean: dict[str, Any] = {k: _clean_str(info.get(k), 200) for k in _KERNEL_STR}
+        clean.update({k: bool(info.get(k)) for k in _KERNEL_BOOL})
+        raw_notes = info.get("xen_notes")
+        notes: dict[str, Any] = raw_notes if isinstance(raw_notes, dict) else {}
+        clean["xen_notes"] = {
+            str(_clean_str(k, 32)): (v if isinstance(v, bool) else _clean_str(v, 200))
+            for k, v in list(notes.items())[:64]
+        }
+        clean["problems"] = _clean_list(info.get("problems"))
+        clean["warnings"] = _clean_list(info.get("warnings"))
+        out["kernel_info"] = clean
+    dtb = reply.get("devicetree_info")
+    if isinstance(dtb, dict):
+        out["devicetree_info"] = {
+            "source": _clean_str(dtb.get("source")),
+            "size": int(dtb.get("size") or 0),
+            "version": int(dtb.get("version") or 0),
+            "model": _clean_str(dtb.get("model"), 200),
+            "compatible": _clean_list(dtb.get("compatible"), 16),
+            "nodes": int(dtb.get("nodes") or 0),
+        }
+    return out
