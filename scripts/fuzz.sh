@@ -40,7 +40,7 @@ echo "fuzz.sh: seed $seed, $seconds s / $count cases per layout, $cli CLI runs p
 status=0
 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" \
 PVBOOT_FUZZ_SEED="$seed" PVBOOT_FUZZ_SECONDS="$seconds" PVBOOT_FUZZ_CASES="$count" \
-PVBOOT_FUZZ_CLI="$cli" PVBOOT_FUZZ_EXAMPLES="$examples" PVBOOT_FUZZ_REPORT="$report" \
+PVBOOT_FUZZ_CLI="$cli" PVBOOT_FUZZ_EXAMPLES="$examples" PVBOOT_FUZZ_REPORT="$report" PVBOOT_FUZZ_DEEP=1 \
   "$python" -m pytest tests/fuzz -p no:cacheprovider -q -s -rf "$@" || status=$?
 if [ -s "$report" ]; then
   echo "fuzz.sh: findings in $report"

@@ -13,6 +13,8 @@ import pytest
 from layouts import BuildError, ImageFactory, Tree, missing_tools
 
 SRC = Path(__file__).resolve().parent.parent / "src"
+# Test runs must not append to the host's /var/log/xen/pvboot.log (tests of the log set their own).
+os.environ.setdefault("PVBOOT_RUN_LOG", "none")
 _factories: list[ImageFactory] = []
 
 

@@ -105,8 +105,11 @@ def make_disk(out: Path, parts: list[Part], label: str = "dos") -> Path:
 
 
 def marker_kernel(path: str) -> bytes:
-    """Contents of a stand-in kernel: names its own path so a test can tell which file was copied."""
-    return f"PVBOOT-TEST-KERNEL:{path}\n".encode()
+    """Contents of a stand-in kernel: a minimal Xen PV/PVH ELF (pvboot checks kernels) whose body names
+    its own path, so a test can tell which file was copied."""
+    from pvboot.kernel.stub import stub_kernel
+
+    return stub_kernel(f"PVBOOT-TEST-KERNEL:{path}\n".encode())
 
 
 def marker_initrd(path: str) -> bytes:

@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pvboot.kernel.stub import HEADER as STUB_HEADER
+from pvboot.kernel.stub import stub_kernel
+
 MIB = 1 << 20
 KVER = "6.1.0-42-pvboot"
 KERNEL = f"/boot/vmlinuz-{KVER}"
@@ -98,7 +101,8 @@ def make_tree(base: Path) -> Tree:
         (top / "boot" / "grub").mkdir(parents=True)
         (top / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG_TEXT)
     for path, size in ((KERNEL, KERNEL_SIZE), (INITRD, INITRD_SIZE)):
-        data = random_payload(size)
+        # the kernel is a stand-in that passes pvboot's kernel check: random bytes in a minimal PV ELF
+        data = random_payload(size) if path != KERNEL else stub_kernel(random_payload(size - STUB_HEADER))
         for top in (root, fat):
             (top / path.lstrip("/")).write_bytes(data)
         digests[path] = hashlib.sha256(data).hexdigest()

@@ -19,6 +19,7 @@ from typing import Any
 from pvboot import listing
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.guest import GuestSession, OutputFds, serve
+from pvboot.kernel import clean_reply_fields
 from pvboot.limits import Limits
 from pvboot.outfiles import OutputFiles
 from pvboot.output import BootAnswer, format_answer
@@ -102,19 +103,53 @@ def run(request: BootRequest) -> int:
     with _stop_on_signals():
         if request.isconfig:
             return _isconfig(request, limits)
+        if request.report:
+            return _report(request, limits)
         if request.list_entries:
             return _list(request, limits)
         return _boot(request, limits)
 
 
+def _report(request: BootRequest, limits: Limits) -> int:
+    """--report: what pvboot sees and would boot, redacted, on stdout; errors go into the report."""
+    from pvboot.report import build_report, collect_versions
+
+    child = _start_child(request, limits, None)
+    inspect: dict[str, Any] = {"volumes": [], "configs": []}
+    menu: dict[str, Any] | None = None
+    booted: dict[str, Any] | None = None
+    errors: list[str] = []
+    try:
+        for ask in ({"op": "inspect", "facts": True}, {"op": "menu"}, {"op": "boot", "entry": request.entry}):
+            try:
+                reply = child.request(ask, limits.wall_timeout)
+            except PvbootError as exc:
+                errors.append(f"{ask['op']}: {exc}")
+                continue
+            if ask["op"] == "inspect":
+                inspect = reply
+            elif ask["op"] == "menu":
+                menu = reply
+            else:
+                booted = reply
+    finally:
+        child.stop()
+    sys.stdout.write(build_report(inspect, menu, errors, collect_versions(), boot_reply=booted))
+    return 0
+
+
 def _start_child(request: BootRequest, limits: Limits, files: OutputFiles | None) -> Child:
-    fds = OutputFds(files.fds["kernel"], files.fds["ramdisk"]) if files else OutputFds(None, None)
-    session = GuestSession(request.image, limits, fds, request.offset)
+    fds = (
+        OutputFds(files.fds["kernel"], files.fds["ramdisk"], files.fds.get("devicetree"))
+        if files
+        else OutputFds(None, None)
+    )
+    session = GuestSession(request.image, limits, fds, request.offset, kernel_check=request.kernel_check)
     conf = Confinement(
         address_space=limits.child_address_space,
         cpu_seconds=limits.child_cpu_seconds,
         file_size=limits.max_file_size,
-        keep_fds=[fd for fd in (fds.kernel, fds.ramdisk) if fd is not None],
+        keep_fds=[fd for fd in (fds.kernel, fds.ramdisk, fds.devicetree) if fd is not None],
         runas=resolve_runas(request.runas),
         debug=request.debug,
         image=request.image,
@@ -154,10 +189,12 @@ def _isconfig(request: BootRequest, limits: Limits) -> int:
 
 
 def _boot(request: BootRequest, limits: Limits) -> int:
+    # the device tree file only for JSON: libxl's formats have no item for it
+    roles = ("kernel", "ramdisk", "devicetree") if request.output_format == "json" else ("kernel", "ramdisk")
     files = (
         None
         if request.not_really
-        else OutputFiles(request.output_directory, not request.output_directory_given)
+        else OutputFiles(request.output_directory, not request.output_directory_given, roles)
     )
     try:
         child = _start_child(request, limits, files)
@@ -176,6 +213,14 @@ def _boot(request: BootRequest, limits: Limits) -> int:
         finally:
             child.stop()
         answer = _answer(reply, files, initrds, args)
+        request.record.update(
+            entry=answer.extra.get("entry", {}).get("title"),
+            kernel=answer.extra.get("kernel_source"),
+            kernel_info=answer.extra.get("kernel_info"),
+        )
+        if request.interactive or request.debug:  # -q (libxl, the tests) keeps stderr empty on success
+            for warning in answer.extra.get("warnings", []):
+                print(f"pvboot: warning: {warning}", file=sys.stderr)
         payload = format_answer(answer, request.output_format)
         if files is not None:
             files.keep()
@@ -214,7 +259,10 @@ def _answer(
         extra["entry"] = {"title": _sanitised(reply["title"]), "path": path if valid else None}
     if args is not None:
         _printable(args, "the command line")
+    extra.update(clean_reply_fields(reply))
+    dtb_source = extra["devicetree_source"]
     if files is None:
+        extra["devicetree"] = f"<devicetree:{dtb_source}>" if dtb_source else None
         return BootAnswer(
             f"<kernel:{kernel_source}>", f"<ramdisk:{','.join(sources)}>" if sources else None, args, extra
         )
@@ -223,6 +271,13 @@ def _answer(
         raise GuestDataError("the kernel copy does not match what the reading process reported")
     if kernel_size == 0:
         raise GuestDataError(f"the kernel {kernel_source} is empty")
+    if dtb_source and "devicetree" in files.paths:
+        if _size(reply, "devicetree_size") != files.size("devicetree"):
+            raise GuestDataError("the device tree copy does not match what the reading process reported")
+        extra["devicetree"] = _created_file(files, "devicetree")
+    else:
+        files.drop("devicetree")  # none named, or not asked for (only JSON reports a device tree)
+        extra["devicetree"] = None
     if initrds:
         if _size(reply, "ramdisk_size") != files.size("ramdisk"):
             raise GuestDataError("the ramdisk copy does not match what the reading process reported")

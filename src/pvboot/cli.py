@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--runas", metavar="UID", type=int, help="drop to this uid to read the disk; implies -q")
     add("--isconfig", action="store_true", help="DISK is a boot config file on the host: show what it boots")
     add("--debug", action="store_true", help="print the decision trace on stderr")
+    add(
+        "--no-kernel-check",
+        dest="kernel_check",
+        action="store_false",
+        help="boot the kernel even when it does not look like a Xen PV/PVH kernel",
+    )
+    add("--report", action="store_true", help="print a redacted report of the disk, menu and decision")
+    add("--run-log", metavar="FILE", help="append a line per run here (default /var/log/xen/pvboot.log)")
     add("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -90,6 +99,9 @@ def parse_args(argv: Sequence[str]) -> BootRequest:
         output_format=ns.output_format,
         offset=ns.offset,
         runas=ns.runas,
+        kernel_check=ns.kernel_check,
+        report=ns.report,
+        run_log=ns.run_log,
     )
     if ns.output_directory is not None:
         request.output_directory = ns.output_directory
@@ -116,6 +128,19 @@ def _ensure_standard_fds() -> None:
                 os.close(null)
 
 
+def _log_run(request: BootRequest, outcome: str, started: float, error: str | None) -> None:
+    """One line in the run log (pvboot/runlog.py); never fails the run."""
+    from pvboot.runlog import append_run_log, run_record
+
+    if request.not_really and outcome == "booted":
+        outcome = "checked"
+    if request.report:
+        outcome = "report"
+    duration = time.monotonic() - started
+    record = run_record(request.image, outcome, duration=duration, error=error, **request.record)
+    append_run_log(request.run_log, record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pvboot` command (and of `pygrub` when installed under that name)."""
     _ensure_standard_fds()
@@ -126,13 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="pvboot-debug: %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    request: BootRequest | None = None
+    started = time.monotonic()
     try:
         request = parse_args(argv)
         from pvboot.boot import run
 
-        return run(request)
+        code = run(request)
+        _log_run(request, "listed" if request.list_entries else "booted", started, None)
+        return code
     except PvbootError as exc:
         print(f"{PROG}: {_one_line(str(exc))}", file=sys.stderr)
+        if request is not None:
+            _log_run(request, "failed", started, _one_line(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

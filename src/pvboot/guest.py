@@ -19,8 +19,10 @@ from pvboot.config.menusource import MenuSource
 from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
+from pvboot.kernel import check_boot_files, write_devicetree
 from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, FileRef
+from pvboot.report import config_facts
 from pvboot.sandbox.channel import Channel, ChannelClosed
 from pvboot.sandbox.child import describe_failure
 
@@ -36,12 +38,16 @@ class OutputFds:
 
     kernel: int | None
     ramdisk: int | None
+    devicetree: int | None = None  # only with --output-format=json
 
 
 class GuestSession:
     """One guest disk, opened on first use, and the requests it answers."""
 
-    def __init__(self, image: str, limits: Limits, fds: OutputFds, offset: int | None = None) -> None:
+    def __init__(
+        self, image: str, limits: Limits, fds: OutputFds, offset: int | None = None, kernel_check: bool = True
+    ) -> None:
+        self.kernel_check = kernel_check
         self.image = image
         self.limits = limits
         self.fds = fds
@@ -59,7 +65,7 @@ class GuestSession:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "inspect":
-            return self.inspect()
+            return self.inspect(bool(request.get("facts")))
         if op == "extract":
             return self.extract(request)
         if op == "menu":
@@ -72,10 +78,15 @@ class GuestSession:
             return self.isconfig()
         raise GuestDataError(f"unknown request {op!r}")
 
-    def inspect(self) -> dict[str, Any]:
-        """The disk layout and the boot configs found on it."""
+    def inspect(self, facts: bool = False) -> dict[str, Any]:
+        """The disk layout and the boot configs found on it (with sizes and SHA-256 for --report)."""
         volumes = [_describe(v) for v in self.disk.volumes]
-        configs = [c.to_json() for c in find_configs(self.disk)]
+        found = find_configs(self.disk)
+        configs = [c.to_json() for c in found]
+        if facts:
+            for doc, cfg in zip(configs, found, strict=True):
+                tree = self.disk.volume(cfg.volume).tree()
+                doc.update(config_facts(tree, cfg.path, self.limits.max_config_size))
         return {"type": "inspect", "volumes": volumes, "configs": configs}
 
     def _loaded(self) -> tuple[FoundConfig, MenuSource]:
@@ -172,7 +183,8 @@ class GuestSession:
         assert spec.kernel is not None
         kernel = self._ref_file(spec.kernel, found.volume)
         initrds = [self._ref_file(ref, found.volume) for ref in spec.initrds]
-        reply = self._copy(kernel, initrds)
+        devicetree = self._ref_file(spec.devicetree, found.volume) if spec.devicetree else None
+        reply = self._copy(kernel, initrds, devicetree, title)
         reply.update({"args": spec.args, "title": title, "path": choice.path, "reasons": choice.reasons})
         return reply
 
@@ -202,14 +214,23 @@ class GuestSession:
         kernel = self._locate(str(request["kernel"]), request.get("volume"))
         home = kernel.tree.where
         initrds = [self._locate(str(p), request.get("volume") or home) for p in request.get("initrds", [])]
-        return self._copy(kernel, initrds)
+        return self._copy(kernel, initrds, None, None)
 
-    def _copy(self, kernel: GuestFile, initrds: list[GuestFile]) -> dict[str, Any]:
+    def _copy(
+        self, kernel: GuestFile, initrds: list[GuestFile], devicetree: GuestFile | None, entry: str | None
+    ) -> dict[str, Any]:
+        # the kernel stage: refuse a kernel Xen cannot start, warn about initrds, validate the DTB
+        checked = check_boot_files(
+            kernel, initrds, devicetree, self.limits, entry=entry, check=self.kernel_check
+        )
         reply: dict[str, Any] = {
             "type": "extracted",
             "kernel_source": kernel.display,
             "ramdisk_sources": [i.display for i in initrds],
+            **checked.reply_fields(),
         }
+        if checked.devicetree_data is not None and self.fds.devicetree is not None:
+            reply["devicetree_size"] = write_devicetree(self.fds.devicetree, checked.devicetree_data)
         if self.fds.kernel is None:  # --not-really: check only
             for item in [kernel, *initrds]:
                 item.tree.open_file(item.path)

@@ -40,7 +40,9 @@ class Limits:
     max_decompress_ratio: int = 1024
     child_address_space: int = 512 * MIB  # test layouts peak under 48 MiB; qcow2 L2 cache: 32 MiB a layer
     child_cpu_seconds: int = 120
-    wall_timeout: float = 60.0
+    # per request to the reading process; the backstop that bounds a run when every other limit holds but
+    # each step is slow (a config's `search`/`source` loops reach max_steps only after ~20 s)
+    wall_timeout: float = 25.0
 
     @classmethod
     def from_env(cls) -> Limits:

@@ -16,7 +16,9 @@ from pvboot.errors import PvbootError
 class OutputFiles:
     """The kernel and ramdisk files of one run; `discard()` leaves nothing behind."""
 
-    def __init__(self, directory: str, create_directory: bool) -> None:
+    def __init__(
+        self, directory: str, create_directory: bool, roles: tuple[str, ...] = ("kernel", "ramdisk")
+    ) -> None:
         if not os.path.isdir(directory):
             if not create_directory:
                 raise PvbootError(f"--output-directory {directory} is not an existing directory")
@@ -27,7 +29,7 @@ class OutputFiles:
         self.paths: dict[str, str] = {}
         self.fds: dict[str, int] = {}
         try:
-            for role in ("kernel", "ramdisk"):
+            for role in roles:
                 fd, path = tempfile.mkstemp(prefix=f"boot_{role}.", dir=directory)
                 self.paths[role], self.fds[role] = path, fd
         except OSError as exc:

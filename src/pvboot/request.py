@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_OUTPUT_DIRECTORY = "/var/run/xen/pygrub"
 
@@ -27,3 +28,7 @@ class BootRequest:
     output_directory_given: bool = False
     offset: int | None = None
     runas: int | None = None
+    kernel_check: bool = True  # --no-kernel-check turns it off
+    report: bool = False  # --report
+    run_log: str | None = None  # --run-log; None: $PVBOOT_RUN_LOG, else /var/log/xen/pvboot.log
+    record: dict[str, Any] = field(default_factory=dict)  # entry/kernel/kernel_info, for the run log

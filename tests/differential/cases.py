@@ -12,6 +12,11 @@ from .harness import UUIDS, Case
 
 U1, U2, U3 = UUIDS
 
+
+def _pad(block: str) -> str:
+    """A grubenv file as grub-editenv leaves it: 1024 bytes, padded with `#`."""
+    return block + "#" * (1024 - len(block))
+
 CASES = [
     # -- default: by number, title, id, invalid -----------------------------------------------------
     Case(
@@ -166,6 +171,23 @@ set default="$saved_entry"
         env={"kernelopts": "root=UUID=abc ro rhgb  quiet", "saved_entry": "other", "other": "x"},
         why="load_env with variable names loads only those",
     ),
+    Case(
+        "grubenv-odd-lines",
+        """load_env
+set default="${saved_entry}"
+menuentry 'Alpha' { linux /boot/vmlinuz-1 "k=$kopts" "o=$other" }
+menuentry 'Beta' { linux /boot/vmlinuz-2 "k=$kopts" "o=$other" }
+""",
+        extra={
+            (1, "/boot/grub/grubenv"): _pad(
+                "# GRUB Environment Block\n\nsaved_entry=Beta\nbroken line\nkopts=K1\n"
+                "# a comment \\\nother=hidden\nother=a\\ b\\\\c\n"
+            )
+        },
+        why="regression: lib/envblk.c reads a name up to the next `=` even across lines, so an empty "
+        "or `=`-less line swallows the next variable; pvboot skipped empty lines and stopped at the "
+        "broken one",
+    ),
     # -- fallback -----------------------------------------------------------------------------------------
     Case(
         "fallback-chain",
@@ -175,6 +197,16 @@ menuentry 'broken' { linux /boot/vmlinuz-9 broken }
 menuentry 'broken too' { linux /boot/vmlinuz-8 b2; initrd /boot/initrd-1 }
 menuentry 'works' { linux /boot/vmlinuz-2 works; initrd /boot/initrd-2 }
 """,
+    ),
+    Case(
+        "fallback-lands-on-xen",
+        """set fallback="1 2"
+menuentry 'broken' { linux /boot/vmlinuz-9 }
+menuentry 'Xen' { multiboot2 /boot/xen.gz; module2 /boot/vmlinuz-1 root=x }
+menuentry 'Linux' { linux /boot/vmlinuz-2 ro }
+""",
+        why="regression: GRUB boots the first fallback that loads anything, here Xen (pvboot must refuse "
+        "it); pvboot skipped to the next fallback that is a PV kernel",
     ),
     Case(
         "fallback-after-missing-initrd",
@@ -192,7 +224,8 @@ set fallback=1
 menuentry 'sets and fails' { set ver=2; linux /boot/vmlinuz-9 x }
 menuentry 'reads' { linux /boot/vmlinuz-$ver v=$ver }
 """,
-        why="entries run in the menu's own context: a failed entry's `set` is seen by the fallback",
+        why="regression: entries run in the menu's own context, so what a failed entry set is seen by "
+        "the fallback (menu.c runs them one after the other); pvboot ran each from the menu's snapshot",
     ),
     Case(
         "fallback-list-parsing",
@@ -201,7 +234,8 @@ menuentry 'fails' { linux /boot/vmlinuz-9 }
 menuentry 'fails too' { linux /boot/vmlinuz-8 }
 menuentry 'would work' { linux /boot/vmlinuz-3 }
 """,
-        why="menu.c get_and_remove_first_entry_number: `1x 2` gives 1, then `x 2` is no number: stop",
+        why="regression: menu.c get_and_remove_first_entry_number: `1x 2` gives 1, then `x 2` is no "
+        "number and the list ends; pvboot split on blanks and also tried 2",
     ),
     Case(
         "fallback-to-submenu",
@@ -212,7 +246,8 @@ submenu 'sub' {
   menuentry 's1' { linux /boot/vmlinuz-3 s1 }
 }
 """,
-        why="a fallback submenu is shown and boots its own default",
+        why="regression: a fallback submenu is entered and boots its own default; pvboot refused to run "
+        "a submenu",
     ),
     Case(
         "fallback-inside-submenu",
@@ -226,7 +261,8 @@ submenu 'sub' {
   menuentry 's2' { linux /boot/vmlinuz-3 s2 }
 }
 """,
-        why="a submenu's autoboot has its own fallback list (its context's `fallback`)",
+        why="regression: a submenu's autoboot has its own fallback list (its context's `fallback`); "
+        "pvboot only knew the top-level list",
     ),
     Case(
         "chosen-and-default-inside-entry",
@@ -236,8 +272,8 @@ submenu 'sub' --id 's>x' {
   menuentry 'inner' { linux /boot/vmlinuz-2 "c=$chosen" "d=$default" }
 }
 """,
-        why="GRUB sets `chosen` (the id path, `>` doubled) and `default` (the rest of the path) before "
-        "an entry runs (menu.c grub_menu_execute_entry)",
+        why="regression: GRUB sets `chosen` (the id path, `>` doubled) and `default` (the rest of the "
+        "path) before an entry runs (menu.c grub_menu_execute_entry); pvboot left them as they were",
     ),
     # -- devices: separate /boot, search, (hdX,Y) paths -------------------------------------------------
     Case(
@@ -285,6 +321,20 @@ menuentry 'dir' { linux /boot/vmlinuz-1 root=$root }
         "and $root stays; pvboot matched the directory",
     ),
     Case(
+        "search-cache-beats-hint",
+        """search --file --set=a /boot/vmlinuz-3
+search --file --set=b --hint hd0,msdos1 /boot/vmlinuz-3
+search --file --set=c --hint hd0,msdos1 /boot/vmlinuz-2
+menuentry 'cache' {
+  search --file --set=d --hint hd0,msdos2 /boot/vmlinuz-2
+  linux ($b)/boot/vmlinuz-3 a=$a b=$b c=$c d=$d
+}
+""",
+        layout="mbr3",
+        why="regression: commands/search.c remembers the first device found for a key and tries it "
+        "before any hint; pvboot always tried the hints first",
+    ),
+    Case(
         "search-hint-first",
         """search --file --set=root --hint hd0,msdos1 /boot/vmlinuz-3
 menuentry 'hinted' { linux /boot/vmlinuz-3 root=$root }
@@ -298,6 +348,17 @@ menuentry 'gpt' {{ linux /vmlinuz-3 r=$root; initrd /initrd-3 }}
 """,
         layout="gpt2",
         why="fs-uuid compares case-insensitively",
+    ),
+    Case(
+        "probe-and-fat-label",
+        """search --no-floppy --label --set=fatdev PVB-ONE
+probe --set=fstype --fs ($fatdev)
+probe --set=uuid --fs-uuid (hd0,msdos2)
+probe --set=label --label (hd0,msdos2)
+probe --set=fatuuid -u ($fatdev)
+menuentry 'probe' { linux ($fatdev)/vmlinuz-2 t=$fstype u=$uuid l=$label f=$fatuuid }
+""",
+        layout="mbr-fat",
     ),
     Case(
         "explicit-device-paths",
@@ -358,7 +419,8 @@ menuentry 'links' { linux /boot/vmlinuz b; initrd /boot/initrd.img }
 menuentry 'relative' { linux boot/vmlinuz-1 rel }
 menuentry 'absolute' { linux /boot/vmlinuz-2 abs; initrd boot/initrd-2 }
 """,
-        why="a path must start with `/` (fshelp: invalid file name)",
+        why="regression: a path must start with `/` (fs/fshelp.c: invalid file name); pvboot looked "
+        "`boot/vmlinuz-1` up from the root",
     ),
     Case(
         "file-tests-are-directory-listings",

@@ -63,7 +63,10 @@ class Ctx:
 def kernel_paths(draw: st.DrawFn, ctx: Ctx, n: int | None = None) -> str:
     num = draw(st.sampled_from(["1", "2", "3", "9"])) if n is None else str(n)
     base = draw(st.sampled_from(["/boot/vmlinuz-", "/vmlinuz-", "/boot/vmlinuz-"]))
-    form = draw(st.integers(0, 5))
+    form = draw(st.integers(0, 6))
+    if form == 6:  # symbolic links, odd spellings
+        return draw(st.sampled_from(["/vmlinuz", "/boot/vmlinuz", "/boot/vmlinuz-dangling", "boot/vmlinuz-1",
+                                     "/boot/../vmlinuz-2", "//boot/vmlinuz-3/", "/boot/./vmlinuz-1"]))
     path = base + num
     if form == 0:
         return f"($root){path}"
@@ -86,6 +89,8 @@ def initrd_path(draw: st.DrawFn, ctx: Ctx) -> str:
         return f"($root){base}{num}"
     if form == 2:
         return "/boot/initrd-*" if draw(st.booleans()) else '"/boot/sub dir/vmlinuz-4"'
+    if form == 3:
+        return draw(st.sampled_from(["/initrd.img", "/boot/initrd.img", "initrd-1", "/boot/sub\\ dir"]))
     return base + num
 
 
@@ -150,7 +155,8 @@ def body(draw: st.DrawFn, ctx: Ctx, depth: int = 0) -> list[str]:
         elif kind == 1:
             out.append("boot")
         elif kind == 2:
-            out.append(f"if [ -f {kernel_paths(draw, ctx)} ]; then initrd {initrd_path(draw, ctx)}; fi")
+            op = draw(st.sampled_from(["-f", "-e", "-d", "-s", "! -f"]))
+            out.append(f"if [ {op} {kernel_paths(draw, ctx)} ]; then initrd {initrd_path(draw, ctx)}; fi")
         else:
             out.append(f"initrd {initrd_path(draw, ctx)}")
     return out
@@ -172,9 +178,10 @@ def search(draw: st.DrawFn, ctx: Ctx, var: str = "root") -> str:
     if how == 2:
         targets = ["/boot/vmlinuz-2", "/vmlinuz-3", "/boot/grub/grub.cfg", "/grub/grub.cfg"]
         target = draw(st.sampled_from(targets))
-        if hint:
-            hint = ""  # several partitions match: a hint would decide, and emu ignores --hint-bios
-        return f"search --file {setter} {target}"
+        # several partitions match, so a hint decides: only `--hint` (emu ignores --hint-bios), and
+        # GRUB's search cache (the first device found for a key) comes before it
+        hint = f" --hint {draw(st.sampled_from(ctx.devices()))}" if draw(st.booleans()) else ""
+        return f"search --file {setter}{hint} {target}"
     return f"search.fs_uuid {fs_uuid(ctx, part)} {var}"
 
 
@@ -292,6 +299,8 @@ def top_statement(draw: st.DrawFn, ctx: Ctx) -> None:
     elif kind == 10:  # a condition that is known when the program is written
         cond = draw(st.sampled_from([
             "[ -f /boot/vmlinuz-2 ]", "[ -e /nonexistent ]", '[ "$ver" = 2 ]', "[ -n \"$kopts\" ]",
+            "[ -f /boot/vmlinuz-dangling ]", "[ -d /vmlinuz ]", "[ -s /initrd.img ]", "[ -e vmlinuz ]",
+            "[ -d ($root) ]", "[ -f /boot/vmlinuz-1/ ]",
             "regexp '^([0-9])' \"$ver\"", "! [ -d /boot ]", "[ 2 -lt 10 ]", "[ a \\< b ]",
         ]))
         title, ident, lines = entry(draw, ctx, "  ")
@@ -300,7 +309,11 @@ def top_statement(draw: st.DrawFn, ctx: Ctx) -> None:
         ctx.maybe_entries += 1
         ctx.top.append((title, ident, []))  # may be absent: defaults naming it then name another
     elif kind == 11:
-        ctx.lines.append("set root=" + quote(draw(st.sampled_from(ctx.devices()))))
+        if draw(st.booleans()):
+            ctx.lines.append("set root=" + quote(draw(st.sampled_from(ctx.devices()))))
+        else:
+            what = draw(st.sampled_from(["--fs", "--fs-uuid", "--label"]))
+            ctx.lines.append(f"probe --set=kopts {what} ({draw(st.sampled_from(ctx.devices()))})")
     elif kind == 12:  # a sourced file adding an entry
         title, ident, lines = entry(draw, ctx)
         ctx.extra[(1, "/extra.cfg")] = "\n".join(lines) + "\n"

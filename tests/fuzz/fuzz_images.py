@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,12 @@ from layouts import (
     run,
     sparse_file,
 )
+from pvboot.kernel.stub import HEADER as STUB_HEADER
+from pvboot.kernel.stub import stub_kernel
 
-FRAG_LAYOUTS = ("ext4-frag", "xfs-frag")  # extent trees of depth 1, bmap B+trees, multi-block directories
+# fragmented files (ext4 extent trees of depth 1, XFS bmap B+trees), multi-block and htree directories,
+# Btrfs trees with internal nodes
+FRAG_LAYOUTS = ("ext4-frag", "xfs-frag", "btrfs-frag")
 
 
 @dataclass
@@ -43,35 +48,48 @@ class FuzzImage:
     def directory(self) -> Path:
         return self.image.parent
 
+    def region(self, label: str) -> Region:
+        """The region called `label` (a trailing * matches a prefix: "xfs-bmbt:/boot/vmlinuz*")."""
+        for r in self.regions:
+            if r.label == label or (label.endswith("*") and r.label.startswith(label[:-1])):
+                return r
+        raise KeyError(f"{self.layout}: no region {label}")
 
-def _frag_payload(size: int, stride: int) -> list[tuple[int, bytes]]:
-    """(offset, data) chunks covering every other `stride` bytes of a file of `size` bytes."""
-    chunks = []
+
+def _holey(size: int, stride: int) -> bytes:
+    """`size` bytes: random in every other `stride`-byte run, zeros (written as holes) in between."""
+    out = bytearray(size)
     for pos in range(0, size, 2 * stride):
-        chunks.append((pos, os.urandom(min(stride, size - pos))))
-    return chunks
+        chunk = os.urandom(min(stride, size - pos))
+        out[pos : pos + len(chunk)] = chunk
+    return bytes(out)
 
 
-def _write_holey(path: Path, size: int, chunks: list[tuple[int, bytes]]) -> bytes:
+def _write_sparse(path: Path, data: bytes) -> None:
+    """`data`, its all-zero 4 KiB blocks left as holes (mke2fs -d and cp keep them: many extents)."""
     with open(path, "wb") as fh:
-        fh.truncate(size)
-        for pos, data in chunks:
-            fh.seek(pos)
-            fh.write(data)
-    return path.read_bytes()
+        fh.truncate(len(data))
+        for pos in range(0, len(data), 4096):
+            block = data[pos : pos + 4096]
+            if block.count(0) != len(block):
+                fh.seek(pos)
+                fh.write(block)
 
 
-def _frag_tree(base: Path, stride: int) -> tuple[Path, dict[str, str]]:
+def _frag_tree(base: Path, stride: int, padding: int = 300) -> tuple[Path, dict[str, str]]:
     root = base / "tree"
     (root / "boot" / "grub").mkdir(parents=True)
     (root / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG_TEXT)
     digests = {}
     for path, size in ((KERNEL, KERNEL_SIZE), (INITRD, INITRD_SIZE)):
-        data = _write_holey(root / path.lstrip("/"), size, _frag_payload(size, stride))
+        data = _holey(size, stride)
+        if path == KERNEL:  # a stand-in that passes pvboot's kernel check
+            data = stub_kernel(data[: size - STUB_HEADER])
+        _write_sparse(root / path.lstrip("/"), data)
         digests[path] = hashlib.sha256(data).hexdigest()
     os.symlink(os.path.basename(KERNEL), root / "boot" / "vmlinuz")
     os.symlink(INITRD, root / "boot" / "initrd.img")
-    for i in range(300):  # enough names for multi-block (ext4) and block/leaf-format (XFS) directories
+    for i in range(padding):  # enough names for multi-block (ext4) and block/leaf-format (XFS) directories
         (root / "boot" / f"config-padding-entry-with-a-long-name-{i:04d}").write_bytes(b"x")
     return root, digests
 
@@ -82,10 +100,16 @@ def build_frag(layout: str, base: Path) -> tuple[Path, dict[str, str]]:
         root, digests = _frag_tree(base, 64 * 1024)
         image = base / "disk.img"
         run("mkfs.ext4", "-q", "-F", "-b", "4096", "-d", root, image, "32M")
+        subprocess.run(["e2fsck", "-fyD", str(image)], capture_output=True, check=False)  # htree indexes
         return image, digests
-    root, digests = _frag_tree(base, 16 * 1024)
-    image = sparse_file(base / "disk.img", 300 * MIB)
-    run("mkfs.xfs", "-q", "-f", "-m", "crc=1", image)
+    if layout == "btrfs-frag":
+        root, digests = _frag_tree(base, 16 * 1024, padding=3000)
+        image = sparse_file(base / "disk.img", 128 * MIB)
+        run("mkfs.btrfs", "-q", "-f", image)
+    else:
+        root, digests = _frag_tree(base, 16 * 1024, padding=600)
+        image = sparse_file(base / "disk.img", 300 * MIB)
+        run("mkfs.xfs", "-q", "-f", "-m", "crc=1", image)
     with mounted(image) as mnt:
         run("cp", "-a", f"{root}/.", f"{mnt}/")
     return image, digests

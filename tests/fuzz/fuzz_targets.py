@@ -154,7 +154,7 @@ def ext_regions(image: Path, offset: int, prefix: str = "ext", paths: Iterable[s
         Region(f"{prefix}-group-descriptors", offset + (first + 1) * block, groups * desc, protected),
     ]
     seeds: dict[str, int] = {}
-    for path in {*paths, *dirs, *files}:
+    for path in dict.fromkeys([*paths, *dirs, *files]):  # in order: region order is deterministic
         text = _tool("debugfs", "-R", f"imap {path}", dev)
         m = re.search(r"Inode (\d+) is part.*?located at block (\d+), offset (0x[0-9a-f]+)", text, re.S)
         if not m:
@@ -486,7 +486,7 @@ def regions_for(layout: str, image: Path, work: Path) -> list[Region]:
         return ext_regions(image, 0)
     if layout == "xfs-frag":
         return xfs_regions(image, 0, image.stat().st_size, work)
-    if layout == "btrfs-zstd":
+    if layout in ("btrfs-zstd", "btrfs-frag"):
         return btrfs_regions(image)
     if layout == "iso9660":
         return iso_regions(image)

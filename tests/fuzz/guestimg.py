@@ -10,8 +10,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pvboot.kernel.stub import stub_kernel
+
 MIB = 1 << 20
-KERNEL = b"PVBOOT-HOSTILE-KERNEL\n" * 64
+KERNEL = stub_kernel(b"PVBOOT-HOSTILE-KERNEL\n" * 64)  # passes pvboot's kernel check
 INITRD = b"PVBOOT-HOSTILE-INITRD\n" * 64
 ENTRY = "menuentry 'good' {\n\tlinux /boot/vmlinuz root=/dev/xvda1 ro\n\tinitrd /boot/initrd.img\n}\n"
 

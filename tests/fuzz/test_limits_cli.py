@@ -234,7 +234,7 @@ def _lvm_crc(data: bytes) -> int:
 def test_lvm_metadata_size(fuzz_images: FuzzImages, tmp_path: Path) -> None:
     """The metadata area header claims 2 MiB of metadata text (its own checksum valid)."""
     img = fuzz_images.get("lvm")
-    mda = next(r for r in img.regions if r.label == "lvm-mda-header")
+    mda = img.region("lvm-mda-header")
     header = bytearray(read_at(img.image, mda.offset, 512))
     header[48:56] = struct.pack("<Q", 2 * MIB)
     header[0:4] = struct.pack("<I", _lvm_crc(bytes(header[4:])))

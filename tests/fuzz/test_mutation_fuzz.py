@@ -13,6 +13,7 @@ Every failure prints the seed and the mutation; add it to test_regressions.py on
 from __future__ import annotations
 
 import collections
+import contextlib
 import random
 import re
 import time
@@ -26,6 +27,7 @@ from fuzzkit import (
     SEED,
     Mutation,
     Outcome,
+    Region,
     applied,
     cli_violations,
     describe_all,
@@ -60,7 +62,8 @@ def _rss_baseline() -> int:
 def judge(img: FuzzImage, muts: list[Mutation], out: Outcome, baseline_rss: int) -> tuple[str, str | None]:
     """(category, finding or None) for one in-process outcome."""
     where = describe_all(muts) if muts else "unmutated image"
-    resigned = len(muts) > 1
+    resigned = any(m.kind == "csum" for m in muts)
+    unprotected = any(not m.region.protected for m in muts)
     if out.status in ("crash", "timeout", "died"):
         return out.status, f"{img.layout}: {where}: {out.status}: {out.message}\n{out.detail}"
     if out.maxrss - baseline_rss > RSS_CAP:
@@ -79,7 +82,7 @@ def judge(img: FuzzImage, muts: list[Mutation], out: Outcome, baseline_rss: int)
         )
     ):
         return "no-initrd", None
-    if not muts or (muts[0].region.protected and not resigned):
+    if not muts or not (resigned or unprotected):
         what = "kernel" if out.kernel_sha != img.expect["kernel"] else "ramdisk"
         return "wrong", (
             f"{img.layout}: {where}: exit 0 but the {what} differs from the guest's file "
@@ -99,20 +102,30 @@ def fuzz_layout(img: FuzzImage, seed: str, seconds: float, max_cases: int, cli_s
     category, finding = judge(img, [], run_inprocess(img.image, BOOT), baseline_rss)
     assert finding is None and category == "ok", finding or f"{img.layout}: the unmutated image fails to boot"
     sample: list[tuple[list[Mutation], str]] = []
+    grouped: dict[str, list[Region]] = collections.defaultdict(list)
+    for region in img.regions:  # "btrfs-leaf:FS_TREE@123" and "ext-dir:/boot#2" by kind, not by copy
+        grouped[re.sub(r"[@#].*$", "", region.label)].append(region)
+    groups = list(grouped.values())
     deadline = time.monotonic() + seconds
     cases = 0
     while time.monotonic() < deadline and (not max_cases or cases < max_cases):
-        region = rng.choice(img.regions)
-        target = img.directory / region.file if region.file else img.image
-        current = read_at(target, region.offset, region.length)
-        mut = random_mutation(rng, region, current)
-        if mut.data == current[mut.rel : mut.rel + len(mut.data)]:
-            continue
-        muts = [mut]
-        if region.sign and rng.random() < 0.5:  # a hostile guest fixes the checksum up
-            muts = signed(mut, current, lambda offset, n, target=target: read_at(target, offset, n))
-        requests = requests_for(img, rng)
-        with applied(img.directory, img.image, muts):
+        muts: list[Mutation] = []
+        with contextlib.ExitStack() as stack:
+            for _ in range(1 if rng.random() < 0.7 else rng.randint(2, 4)):  # sometimes stacked
+                region = rng.choice(rng.choice(groups))  # each kind of structure equally often
+                target = img.directory / region.file if region.file else img.image
+                current = read_at(target, region.offset, region.length)  # after the earlier steps
+                mut = random_mutation(rng, region, current)
+                if mut.data == current[mut.rel : mut.rel + len(mut.data)]:
+                    continue
+                step = [mut]
+                if region.sign and rng.random() < 0.5:  # a hostile guest fixes the checksum up
+                    step = signed(mut, current, lambda offset, n, target=target: read_at(target, offset, n))
+                stack.enter_context(applied(img.directory, img.image, step))
+                muts += step
+            if not muts:
+                continue
+            requests = requests_for(img, rng)
             out = run_inprocess(img.image, requests)
         cases += 1
         category, finding = judge(img, muts, out, baseline_rss)

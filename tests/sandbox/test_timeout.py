@@ -61,6 +61,13 @@ def _spin(channel: Channel) -> None:
         pass
 
 
+def _confined(pid: int) -> bool:
+    try:
+        return "\nSeccomp:\t2" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 def _state(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -71,13 +78,19 @@ def _state(pid: int) -> str | None:
 def test_request_timeout_kills_the_process_group(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     image.write_bytes(bytes(4096))
-    conf = Confinement(address_space=512 << 20, cpu_seconds=30, file_size=1 << 20, image=str(image))
-    child = Child(_spin, conf)
-    group = [child.pid]
+    vm_size = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = vm_size + (512 << 20)
+    conf = Confinement(address_space=cap, cpu_seconds=30, file_size=1 << 20, image=str(image))
+    child = Child(_spin, conf)  # (pytest may be big: the address-space cap is on top of what it maps)
+    group = [child.pid]  # the reader, and its keeper when it had to make the PID namespace itself
     deadline = time.monotonic() + 10
-    while len(group) == 1 and time.monotonic() < deadline:  # the reader, in a new PID namespace
-        group += [int(p) for p in Path(f"/proc/{child.pid}/task/{child.pid}/children").read_text().split()]
+    while not any(_confined(pid) for pid in group) and time.monotonic() < deadline:
+        group = [
+            child.pid,
+            *map(int, Path(f"/proc/{child.pid}/task/{child.pid}/children").read_text().split()),
+        ]
         time.sleep(0.01)
+    assert any(_confined(pid) for pid in group)
     start = time.monotonic()
     with pytest.raises(LimitError, match=r"longer than the limit of 0\.5 s"):
         child.request({"op": "inspect"}, 0.5)
@@ -150,9 +163,9 @@ def test_a_killed_parent_takes_the_child_with_it(tmp_path: Path) -> None:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip().isdigit()
         deadline = time.monotonic() + 10
-        while len(alive_with(marker)) < 3 and time.monotonic() < deadline:  # parent, keeper, reader
+        while len(alive_with(marker)) < 2 and time.monotonic() < deadline:  # parent, reader (, keeper)
             time.sleep(0.02)
-        assert len(alive_with(marker)) == 3
+        assert len(alive_with(marker)) >= 2
     finally:
         proc.kill()
         proc.wait()

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from tuihelp import ALICE_PW, ROOT_PW, SRC, Images, StartConsole, booted, stopped
 
 ALPHA = ("/boot/vmlinuz-a", "root=/dev/xvda1 ro quiet", "/boot/initrd-a")

@@ -23,7 +23,7 @@ from typing import Any
 
 from pvboot.errors import GuestDataError, LimitError, PvbootError
 from pvboot.sandbox.channel import Channel, ChannelClosed, pair
-from pvboot.sandbox.confine import Identity, enter
+from pvboot.sandbox.confine import Identity, enter, fork_in_pid_namespace
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Child:
         parent_end, child_end = pair()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        pid, pid_namespace = fork_in_pid_namespace()
         if pid == 0:  # the child
             code = EXIT_INTERNAL
             try:
@@ -88,6 +88,7 @@ class Child:
                     runas=conf.runas,
                     debug=conf.debug,
                     userns=conf.userns,
+                    pid_namespace=pid_namespace,
                 )
                 warnings.simplefilter("ignore")
                 sys.setrecursionlimit(4000)

@@ -2,23 +2,25 @@
 
 Order (each step only narrows what the next may do; the reasons are in docs/security.md):
 
+0. (the parent, when root, forks the child as PID 1 of a new PID namespace: fork_in_pid_namespace)
 1. own process group; default signal actions; stdin/stdout (and stderr unless --debug) on /dev/null;
    no core dumps.
 2. open the image and an O_PATH handle on its directory (for qcow2 backing files): as root, with root's
    access, unless `--runas` asks for a uid: then after step 4, with that uid's access only.
-3. namespaces: new user, mount, IPC, network and PID namespaces (started as root: the user namespace
-   leaves the process uid 0 but without any capability outside it). Without user namespaces, root
-   still makes the other four and step 4 drops to an unprivileged uid (the configured one or `nobody`).
+3. namespaces: new user, mount, IPC and network namespaces, and PID unless step 0 made it (started as
+   root, the user namespace leaves the process uid 0 but without any capability outside it). Without
+   user namespaces, root still makes the others and step 4 drops to an unprivileged uid (the
+   configured one or `nobody`). With `--runas`, no user namespace: the uid change is the boundary.
 4. with `--runas` (or in that fallback): no supplementary groups, the gid, the uid.
 5. PR_SET_NO_NEW_PRIVS, not dumpable.
-6. in a new PID namespace, one more fork: the keeper stays outside and waits; the reader is PID 1 of the
-   namespace, dies with the keeper (PR_SET_PDEATHSIG) and continues:
+6. if step 3 made the PID namespace, one more fork: the keeper stays outside and waits; the reader is
+   PID 1 of the namespace. The reader dies with its parent (PR_SET_PDEATHSIG) and continues:
 7. every fd closed but the image (+ its directory), the output files, the channel and stdio;
 8. rlimits: address space, CPU seconds, file size, open files, no new processes, no locked memory;
 9. Landlock: read-only access to the Python installation, the system libraries and the image's
    directory; no write anywhere;
-10. seccomp: the allow-list in seccomp.py; execve, socket, ptrace, clone and friends kill the process;
-    opens for writing fail with EACCES.
+10. seccomp: the allow-list in seccomp.py (built before step 8, loaded last); execve, socket, ptrace,
+    clone and friends kill the process; opens for writing fail with EACCES.
 """
 
 from __future__ import annotations
@@ -132,6 +134,34 @@ class Reader:
         return os.open(path, flags)
 
 
+def fork_in_pid_namespace() -> tuple[int, bool]:
+    """os.fork(), the child made PID 1 of a new PID namespace when the caller can (root): the parent
+    enters the namespace for its next child only, forks, and returns to its own at once. Saves the
+    child the extra fork (and the keeper process) it would need to make one itself.
+    Returns (fork's result, whether the child is in a new PID namespace)."""
+    if os.geteuid() != 0:
+        return os.fork(), False
+    from pvboot.sandbox import native
+
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return os.fork(), False
+    try:
+        native.unshare(native.CLONE_NEWPID)
+    except OSError:
+        os.close(own)
+        return os.fork(), False
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:  # the parent (or a failed fork): its next children are born in its own again
+            native.setns(own, native.CLONE_NEWPID)
+            os.close(own)
+    return pid, True  # (the child's copy of `own` goes with the other fds it closes)
+
+
 def enter(
     image: str | None,
     channel_fd: int,
@@ -143,8 +173,11 @@ def enter(
     runas: Identity | None = None,
     debug: bool = False,
     userns: bool = True,
+    pid_namespace: bool = False,
 ) -> Reader:
-    """Confine this (freshly forked, single-threaded) process; returns in the reader only."""
+    """Confine this (freshly forked, single-threaded) process; returns in the reader only.
+
+    `pid_namespace`: this process is already PID 1 of a new PID namespace (fork_in_pid_namespace)."""
     parent = os.getppid()
     os.setpgid(0, 0)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -159,7 +192,9 @@ def enter(
     if runas is None:
         reader.open()  # with the caller's access (root's): the admin named this path
     drop_to = runas if root else None
-    base = native.CLONE_NEWNS | native.CLONE_NEWIPC | native.CLONE_NEWNET | native.CLONE_NEWPID
+    base = native.CLONE_NEWNS | native.CLONE_NEWIPC | native.CLONE_NEWNET
+    if not pid_namespace:
+        base |= native.CLONE_NEWPID
     tries = [base] if drop_to is not None else ([base | native.CLONE_NEWUSER] if userns else []) + [base]
     for flags in tries:
         if flags == base and not root:
@@ -171,6 +206,9 @@ def enter(
             continue
         reader.namespaces = _names(flags)
         break
+    forked_pid_namespace = "pid" in reader.namespaces
+    if pid_namespace:
+        reader.namespaces.append("pid")
     if root and "user" not in reader.namespaces and drop_to is None:
         drop_to = fallback_identity()  # no user namespace: root must not read guest bytes as root
     if drop_to is not None:
@@ -184,14 +222,13 @@ def enter(
         reader.open()  # with that uid's access only (libxl: "the disk must be readable by that user")
     native.prctl(native.PR_SET_NO_NEW_PRIVS, 1)
     native.prctl(native.PR_SET_DUMPABLE, 0)
-    if "pid" in reader.namespaces:
-        _fork_reader(parent)  # the reader's parent (the keeper) is outside its namespace: getppid() is 0
+    if forked_pid_namespace:
+        _fork_reader(parent)  # the reader's parent (the keeper) is outside its namespace
     native.prctl(native.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if "pid" not in reader.namespaces and os.getppid() != parent:
+    if not forked_pid_namespace and os.getppid() != parent:  # (0 in a PID namespace made by the parent)
         os._exit(EXIT_ORPHANED)  # the parent died before PR_SET_PDEATHSIG took effect
     _close_fds({0, 1, 2, channel_fd, *keep_fds, *reader.fds()})
-    _rlimits(address_space, cpu_seconds, file_size)
-    _restrict(reader)
+    _restrict(reader, address_space, cpu_seconds, file_size)
     return reader
 
 
@@ -271,21 +308,30 @@ def _rlimits(address_space: int, cpu_seconds: int, file_size: int) -> None:
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
 
 
-def _restrict(reader: Reader) -> None:
+def _restrict(reader: Reader, address_space: int, cpu_seconds: int, file_size: int) -> None:
+    """rlimits, Landlock, seccomp. The filter is built (libseccomp loaded, rules added) before the
+    address-space limit applies, so that only absence, never a lack of memory, can leave it out."""
     from pvboot.sandbox import landlock, seccomp
 
     trees: list[str | int] = [*_python_trees(), *SYSTEM_LIBRARIES]
     if reader.dir_fd is not None:
         trees.append(reader.dir_fd)
     has_seccomp = seccomp.kernel_has_filters()
+    try:
+        syscall_filter: seccomp.Filter | None = seccomp.build(os.getpid())
+    except seccomp.SeccompUnavailable as exc:  # only a missing library; any other failure is fatal
+        log.debug("seccomp unavailable: %s", exc)
+        syscall_filter = None
+    _rlimits(address_space, cpu_seconds, file_size)
     reader.landlock_abi = landlock.restrict(trees)  # 0: no Landlock here; any other failure is fatal
     if not reader.landlock_abi:
         log.debug("no Landlock in this kernel")
-    try:
-        seccomp.install(os.getpid(), has_seccomp)
-        reader.seccomp = True
-    except seccomp.SeccompUnavailable as exc:  # only a missing library or kernel support; else fatal
-        log.debug("seccomp unavailable: %s", exc)
+    if syscall_filter is not None:
+        try:
+            syscall_filter.load(has_seccomp)
+            reader.seccomp = True
+        except seccomp.SeccompUnavailable as exc:  # only a kernel without seccomp; else fatal
+            log.debug("seccomp unavailable: %s", exc)
     if not reader.landlock_abi and not reader.seccomp:
         log.warning("neither seccomp nor Landlock is available: the disk reader is confined only by "
                     "namespaces, uid and rlimits")  # fmt: skip

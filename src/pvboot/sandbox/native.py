@@ -31,6 +31,8 @@ def libc() -> ctypes.CDLL:
         lib.prctl.restype = ctypes.c_int
         lib.unshare.argtypes = [ctypes.c_int]
         lib.unshare.restype = ctypes.c_int
+        lib.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.setns.restype = ctypes.c_int
         _libc = lib
     return _libc
 
@@ -44,6 +46,10 @@ def _check(result: int, what: str) -> int:
 
 def unshare(flags: int) -> None:
     _check(libc().unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(libc().setns(fd, nstype), "setns")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:

@@ -11,7 +11,7 @@
 # `bootloader = "pygrub"` configs.
 #
 # The Debian userland part (everything but pvboot and /init) is cached in $E2E_WORK/dom0-base, keyed by the
-# installed package versions and this script; E2E_REBUILD=1 rebuilds it.
+# installed package versions and the part of this script that builds it; E2E_REBUILD=1 rebuilds it.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -29,9 +29,9 @@ zcat /boot/xen-$XENVER-amd64.gz > xen       # QEMU's multiboot loader needs the 
 cp /boot/vmlinuz-$KVER dom0-kernel
 
 # ------------------------------------------------------------------------- the Debian base (cached)
-key=$( { echo "$KVER"; sha256sum "$0";
+key=$( { echo "$KVER"; sed -n '/^# -* the Debian base/,/^# -* pvboot, as an admin/p' "$0";
          dpkg-query -W -f='${Package} ${Version}\n' xen-utils-$XENVER xen-hypervisor-$XENVER-amd64 \
-             qemu-system-xen python3.11 busybox-static libc6 "linux-image-$KVER" 2>/dev/null; } | sha256sum | cut -c1-16)
+             qemu-system-xen qemu-system-data python3.11 busybox-static libc6 "linux-image-$KVER" 2>/dev/null; } | sha256sum | cut -c1-16)
 BASE=$WORK/dom0-base
 if [ "${E2E_REBUILD:-0}" = 1 ] || [ "$(cat "$BASE.key" 2>/dev/null)" != "$key" ]; then
 R=$BASE
@@ -78,6 +78,7 @@ copy_tree /usr/lib/x86_64-linux-gnu -name 'libxl*'
 copy_path /usr/lib/x86_64-linux-gnu/libgcc_s.so.1   # dlopen()ed by glibc for pthread_cancel
 copy_path /usr/lib/x86_64-linux-gnu/libseccomp.so.2  # dlopen()ed by pvboot's sandbox (ctypes)
 for t in /lib/terminfo /usr/share/terminfo; do if [ -d $t ]; then copy_tree $t; fi; done
+copy_tree /usr/share/qemu/keymaps   # QEMU (a PV guest's qdisk backend) starts with -vnc none, which loads en-us
 # kernel modules: the Xen drivers (and xen-blkfront: libxl attaches a qcow2 disk to dom0 for the
 # bootloader), blkback + loop, virtio-blk + ext4 for the disk holding the guest images
 M=/lib/modules/$KVER
@@ -130,7 +131,7 @@ OV=$WORK/pvboot-overlay
 rm -rf "$OV"
 mkdir -p "$OV/usr/lib/pvboot" "$OV/usr/local/bin" "$OV$XENLIB/bin"
 t1=$(date +%s)
-"$PY" -m pip install -q --disable-pip-version-check --no-cache-dir --no-warn-script-location \
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --no-warn-script-location \
     --target "$OV/usr/lib/pvboot" "$REPO" 2>&1 | { grep -v "^WARNING: Location" || true; }
 rm -rf "$OV/usr/lib/pvboot/bin"
 "$PY" -m compileall -q -j0 "$OV/usr/lib/pvboot" >/dev/null

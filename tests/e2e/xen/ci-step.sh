@@ -12,7 +12,7 @@ export E2E_TIMEOUT=${E2E_TIMEOUT:-720}   # QEMU run; the whole step stays under 
 mkdir -p "$E2E_WORK"
 start=$(date +%s)
 echo "== e2e under real Xen (tests/e2e/xen/run.sh), work dir $E2E_WORK"
-"$HERE/run.sh" 2>&1 | tee "$E2E_WORK/run.log"
+bash "$HERE/run.sh" 2>&1 | tee "$E2E_WORK/run.log"
 rc=${PIPESTATUS[0]}
 summary=$(grep -E '^[0-9]+/[0-9]+ guests booted$' "$E2E_WORK/run.log" | tail -n 1)
 echo "== e2e step took $(( $(date +%s) - start )) s; logs in $E2E_WORK"

@@ -80,7 +80,7 @@ for g in "${GUESTS[@]}"; do
         [ -f "$f" ] && { cat "$f" >> "$L/bootloader.log"; rm -f "$f"; }
     done
     # pvboot's one-line error, if any, straight to the console too
-    grep -ao 'pvboot: [^\r]*' "$L/bootloader.log" 2>/dev/null | tail -n 1 | sed "s/^/E2E-BL guest=$g /"
+    tr -d '\r' < "$L/bootloader.log" 2>/dev/null | grep -ao 'pvboot: .*' | tail -n 1 | sed "s/^/E2E-BL guest=$g /"
 done
 
 i=0

@@ -28,7 +28,7 @@ ALL_GUESTS=$(sed -n 's/^GUESTS=${E2E_GUESTS:-"\(.*\)"}$/\1/p' "$HERE/build-guest
 die() { echo "E2E: $*" >&2; echo "0/$(echo ${E2E_GUESTS:-$ALL_GUESTS} | wc -w) guests booted"; exit 1; }
 
 # ------------------------------------------------------------------------------------------- packages
-PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils qemu-system-xen qemu-system-x86 qemu-utils
+PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils qemu-system-xen qemu-system-data qemu-system-x86 qemu-utils
           linux-image-amd64 busybox-static cpio gzip file kmod util-linux fdisk e2fsprogs xfsprogs btrfs-progs
           lvm2 python3.11 python3-pip ncurses-base libseccomp2)
 if [ "${E2E_SKIP_APT:-0}" != 1 ]; then
@@ -49,7 +49,7 @@ echo "== packages ready after ${T_APT}s"
 
 # ------------------------------------------------------------------------------------------- build
 t=$(date +%s.%N)
-"$HERE/build-guests.sh" || die "building the guest disks failed"
+bash "$HERE/build-guests.sh" || die "building the guest disks failed"
 # the guest images travel on a second QEMU disk (ext4, sparse on the host), mounted at /srv/xen in dom0:
 # the dom0 initramfs lives in RAM, and XFS alone needs 300 MB
 apparent=$(du -sm --apparent-size "$WORK/srv" | cut -f1)
@@ -59,7 +59,7 @@ mkfs.ext4 -q -F -L e2e-srv -E root_owner=0:0 -d "$WORK/srv" "$WORK/holder.img" "
 T_GUESTS=$(since "$t")
 echo "== guest disks built in ${T_GUESTS}s: holder.img $(du -h --apparent-size "$WORK/holder.img" | cut -f1) ($(du -h "$WORK/holder.img" | cut -f1) allocated)"
 t=$(date +%s.%N)
-"$HERE/build-dom0.sh" || die "building the dom0 failed"
+bash "$HERE/build-dom0.sh" || die "building the dom0 failed"
 T_DOM0=$(since "$t")
 echo "== dom0 built in ${T_DOM0}s"
 

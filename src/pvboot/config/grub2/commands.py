@@ -114,6 +114,8 @@ class Commands:
 
     def __init__(self, session: Grub2Session) -> None:
         self.s = session
+        # commands/search.c's cache, one per search kind: key -> the first device found for it
+        self.search_cache: dict[str, dict[str, str]] = {"file": {}, "fs-uuid": {}, "label": {}}
 
     def install(self) -> None:
         reg = self.s.interp.register
@@ -187,8 +189,8 @@ class Commands:
 
     # -- loaders
     def _file(self, path: str, what: str) -> FileRef:
-        """A loader's file as GRUB opens it: `(dev)/path` or relative to $root; must be a regular file."""
-        ref = self.s.view.split(path, self.s.interp.get("root"))
+        """A loader's file as GRUB opens it: `(dev)/path` or `/path` on $root; must be a regular file."""
+        ref = self.s.open_ref(path)
         kind = self.s.view.kind(ref)
         if kind is not Kind.FILE:
             raise GuestDataError(
@@ -372,9 +374,19 @@ class Commands:
         return order
 
     def _do_search(self, how: str, key: str, var: str | None, hints: list[str]) -> int:
-        for name in self._search_order(hints):
+        cache = self.search_cache[how]
+        ckey = key.lower() if how == "fs-uuid" else key  # fs-uuid keys compare case-insensitively
+        cached = cache.get(ckey)
+        order = self._search_order(hints)
+        if cached is not None:  # tried first; dropped when it no longer matches
+            if self._matches(how, key, cached):
+                order.insert(0, cached)
+            else:
+                del cache[ckey]
+        for name in order:
             if self._matches(how, key, name):
                 self.s.log(f"search --{how} {key}: found ({name})")
+                cache.setdefault(ckey, name)
                 if var:
                     self.s.interp.set(var, name)
                 return 0
@@ -383,8 +395,8 @@ class Commands:
     def _matches(self, how: str, key: str, name: str) -> bool:
         view = self.s.view
         try:
-            if how == "file":  # grub_file_open: a regular file
-                return view.kind(FileRef(name, key)) is Kind.FILE
+            if how == "file":  # grub_file_open of `(name)key`: a regular file
+                return key.startswith("/") and view.kind(FileRef(name, key)) is Kind.FILE
             if how == "fs-uuid":
                 uuid = view.fs_uuid(name)
                 return uuid is not None and uuid.lower() == key.lower()

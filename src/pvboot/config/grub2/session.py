@@ -65,7 +65,9 @@ class Grub2Session:
         self.recorder: BootSpec | None = None
         self.menus: list[list[Entry]] = [[]]
         self.auth = AuthConfig()
-        Commands(self).install()
+        self.commands = Commands(self)
+        self.commands.install()
+        self._search_cache: dict[str, dict[str, str]] = {}
         install_auth(self)
         install_lscat(self)
         self._snapshot: object | None = None
@@ -82,8 +84,16 @@ class Grub2Session:
     def resolve(self, path: str) -> FileRef:
         return self.view.split(path, self.interp.get("root"))
 
+    def open_ref(self, path: str) -> FileRef:
+        """A file as grub_file_open names it: `(dev)/path`, or `/path` on $root; the path must start
+        with `/` (fs/fshelp.c: "invalid file name")."""
+        ref = self.resolve(path)
+        if not ref.path.startswith("/"):
+            raise NotFoundError(f"invalid file name `{ref.path}'")
+        return ref
+
     def read_text(self, path: str) -> str:
-        return self.view.read_text(self.resolve(path), self.limits.max_config_size)
+        return self.view.read_text(self.open_ref(path), self.limits.max_config_size)
 
     # -- running the config
     def load(self) -> None:
@@ -109,6 +119,7 @@ class Grub2Session:
         self.interp.on_set = None
         self.top = self.menus[-1]
         self._snapshot = self.interp.snapshot()
+        self._search_cache = {k: dict(v) for k, v in self.commands.search_cache.items()}
 
     def add_entry(self, entry: Entry) -> None:
         menu = self.menus[-1]
@@ -176,6 +187,7 @@ class Grub2Session:
     def _restore(self) -> None:
         assert self._snapshot is not None
         self.interp.restore(self._snapshot)
+        self.commands.search_cache = {k: dict(v) for k, v in self._search_cache.items()}
         self.menus = [self.top]
         self.recorder = None
 
@@ -402,22 +414,39 @@ class _Host:
         return self.session.read_text(path)
 
     def file_test(self, op: str, path: str) -> bool:
+        """commands/test.c. `-s` opens the file (grub_file_open) and wants a non-zero size. `-e`, `-d`,
+        `-f` look the last name up in its directory's listing (get_fileinfo): trailing slashes are
+        dropped, a name without `/` is looked up in `/`, the directory part is resolved (symlinks
+        followed) but the name is not: a symlink is a file for `-f`, never a directory, and need not
+        point anywhere. A bare device is its root directory."""
         from pvboot.disk.fsapi import Kind
 
-        ref = self.session.resolve(path)
-        kind = self.session.view.kind(ref)
-        if op == "-e":
-            return kind is not None
-        if op == "-d":
-            return kind is Kind.DIR
-        if op == "-f":
-            return kind is Kind.FILE
+        session, view = self.session, self.session.view
         if op == "-s":
             try:
-                return kind is Kind.FILE and self.session.view.size(ref) > 0
+                ref = session.open_ref(path)
+                return view.kind(ref) is Kind.FILE and view.size(ref) > 0
             except GuestDataError:
                 return False
-        return False
+        ref = session.resolve(path)
+        volume = view.find_volume(ref.volume) if ref.volume is not None else None
+        if volume is None or not volume.has_filesystem():
+            return False
+        name = ref.path.rstrip("/")
+        if not name:
+            return op in ("-e", "-d")
+        slash = name.rfind("/")
+        directory, base = ("/", name) if slash < 0 else (name[: slash + 1], name[slash + 1 :])
+        if not directory.startswith("/"):
+            return False
+        try:
+            tree = volume.tree()
+            if tree.lookup(directory).kind is not Kind.DIR:
+                return False
+            is_dir = tree.lookup(directory + base, follow=False).kind is Kind.DIR
+        except GuestDataError:
+            return False
+        return {"-e": True, "-d": is_dir, "-f": not is_dir}.get(op, False)
 
     def glob(self, pattern: str) -> list[str]:
         ref = self.session.resolve(pattern)

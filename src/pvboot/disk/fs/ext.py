@@ -188,8 +188,9 @@ class ExtNode(Node):
             block = stream.read(size)
             if self._fs.csum:
                 rec_len = struct.unpack_from("<H", block, 4)[0] if len(block) >= 8 else 0
-                if self._flags & _INDEX_FL and (offset == 0 or rec_len in (size, 0)):
-                    continue  # an htree index block ('.' and '..' only, or none): no names to read
+                whole = rec_len == size or (size == 65536 and rec_len in (0, 65535))
+                if self._flags & _INDEX_FL and (offset == 0 or whole):
+                    continue  # an htree index block (as the kernel tells them): no names to read
                 _verify_dirblock(block, self._seed, self._inum)
             yield from _dirents(block, self._fs.filetype)
 
