@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--count N] [--seed S] [--cli N] [--examples N] [-- PYTEST-ARGS...]
 #
-#   --seconds N   mutation time per image layout (CI: 3); default 60
+#   --seconds N   mutation time per image layout (CI: 2.5); default 60
 #   --count N     stop each layout after N mutated images (0: no cap); default 0
 #   --seed S      the random seed (default: a new one, printed; CI uses a fixed one)
 #   --cli N       mutated images per layout also booted through the real CLI; default 10

@@ -7,6 +7,7 @@ is named by id, by title, or by index; `a>b` walks into submenus; an invalid def
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,10 +180,16 @@ def menuentry_eq(name: str, spec: str) -> bool:
         j += 1
 
 
-def entry_number(entries: list[Entry], value: str | None) -> int:
-    """GRUB 2.06's get_entry_number: the index `value` names, or -1 (the caller then takes 0)."""
+def entry_number(entries: list[Entry], value: str | None, fedora: bool = False) -> int:
+    """GRUB 2.06's get_entry_number: the index `value` names, or -1 (the caller then takes 0).
+
+    `fedora`: the Fedora/RHEL GRUB that has `blscfg` (rhboot's get_entry_number_helper): ids first,
+    then titles, and a number only when nothing follows it, so a BLS id such as `3f2a…-6.1.0` (a
+    machine-id starting with a digit) names its entry instead of entry 3."""
     if value is None:
         return -1
+    if fedora:
+        return _fedora_entry_number(entries, value)
     number = grub_strtoul(value)
     if number is not None:
         return number
@@ -190,6 +197,23 @@ def entry_number(entries: list[Entry], value: str | None) -> int:
         # An entry without --id has its title as id (commands/menuentry.c: `id ? : menu_title`).
         if menuentry_eq(entry.title, value) or menuentry_eq(entry.id or entry.title, value):
             return index
+    return -1
+
+
+_WHOLE_NUMBER = re.compile(r"[ \t\n\r\f\v]*(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _fedora_entry_number(entries: list[Entry], value: str) -> int:
+    word = value.split(None, 1)[0] if value.strip() else ""
+    for index, entry in enumerate(entries):
+        if entry.id and menuentry_eq(entry.id, value[: value.find(word) + len(word)] if word else value):
+            return index
+    for index, entry in enumerate(entries):
+        if menuentry_eq(entry.title, value):
+            return index
+    if _WHOLE_NUMBER.fullmatch(value):
+        number = grub_strtoul(value)
+        return -1 if number is None else number
     return -1
 
 

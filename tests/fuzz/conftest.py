@@ -30,7 +30,7 @@ def fuzz_images(layout_images: Callable[[str], Path], tmp_path_factory: pytest.T
 @pytest.fixture(scope="session")
 def fuzz_budget() -> dict[str, float]:
     return {
-        "seconds": env_float("PVBOOT_FUZZ_SECONDS", 3.0),
+        "seconds": env_float("PVBOOT_FUZZ_SECONDS", 2.5),
         "cases": env_int("PVBOOT_FUZZ_CASES", 0),
         "cli": env_int("PVBOOT_FUZZ_CLI", 1),
         "examples": env_int("PVBOOT_FUZZ_EXAMPLES", 60),

@@ -122,8 +122,14 @@ def test_btrfs_extent_item_flip_is_caught(fuzz_images: FuzzImages, tmp_path: Pat
                 return item + 21 + 1, bytes([raw[item + 22] ^ 0x10])
         raise AssertionError("no regular file extent in this leaf")
 
-    leaves = [r.label for r in img.regions if r.label.startswith("btrfs-leaf:256")]
-    assert_no_silent_corruption(img, craft(img, leaves[-1], edit, resign=False), tmp_path)
+    for leaf in (r.label for r in img.regions if r.label.startswith("btrfs-leaf:256")):
+        try:
+            muts = craft(img, leaf, edit, resign=False)
+        except AssertionError:
+            continue
+        assert_no_silent_corruption(img, muts, tmp_path)
+        return
+    pytest.fail("no file extent item in the subvolume's leaves")
 
 
 def test_unmutated_layouts_still_boot(fuzz_images: FuzzImages, tmp_path: Path) -> None:
@@ -141,7 +147,6 @@ def test_unmutated_layouts_still_boot(fuzz_images: FuzzImages, tmp_path: Path) -
 # -- reported: the config layer (not fixed here) -----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="config/discover.py: find_configs swallows LimitError")
 def test_regression_config_discover_swallows_limit_error(fuzz_images: FuzzImages, tmp_path: Path) -> None:
     """A /boot directory claiming 280 TB (its inode checksum valid): reading it hits DIR_BYTES_MAX, a
     LimitError, but discovery catches every GuestDataError and says "no boot configuration" -- the limit
@@ -154,9 +159,6 @@ def test_regression_config_discover_swallows_limit_error(fuzz_images: FuzzImages
     assert "exceeds" in res.message or "limit" in res.message, res.message
 
 
-@pytest.mark.xfail(
-    strict=True, reason="config/guestview.py: GuestView.kind turns LimitError into 'not found'"
-)
 def test_regression_config_symlink_hops_named(tmp_path: Path) -> None:
     """`linux /boot/l0` where l0 -> l1 -> ... -> l41 -> vmlinuz: the error must name the symlink hop
     limit (it does with --kernel=/boot/l0); through grub.cfg it says "file `(hd0)/boot/l0' not found"."""
@@ -174,11 +176,11 @@ def test_regression_config_symlink_hops_named(tmp_path: Path) -> None:
 def test_regression_config_steps_bound_disk_work(tmp_path: Path) -> None:
     """1M interpreter steps of `search --file` through 38 symlink hops take ~20 s (CLI: 22.6 s; past 25 s
     the wall-clock limit ends it). Steps should charge the path components and volumes a command walks so
-    that max_steps alone bounds a config to a few seconds. Checked in-process with a 6 s budget."""
+    that max_steps alone bounds a config to a few seconds. Checked in-process with a 4 s budget."""
     loops = "".join(f"for v{i} in 0 1 2 3 4 5 6 7 8 9; do\n" for i in range(6))
     config = loops + "search --set=root --file /boot" + "/d" * 38 + "/x\n" + "done\n" * 6
     guest = Guest(files={"/boot/vmlinuz": KERNEL, "/boot/grub/grub.cfg": config}, links={"/boot/d": "."})
     image = build_ext4(tmp_path, guest)
     start = time.monotonic()
-    out = run_inprocess(image, BOOT, timeout=6)
+    out = run_inprocess(image, BOOT, timeout=4)
     assert out.status in ("ok", "error"), f"{out.status} after {time.monotonic() - start:.1f} s"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pvboot.disk.fsapi import Kind
 from pvboot.disk.volumes import GuestDisk, Volume
-from pvboot.errors import GuestDataError, NotFoundError
+from pvboot.errors import GuestDataError, LimitError, NotFoundError
 
 GRUB2 = "grub2"
 BLS = "bls"
@@ -45,6 +45,11 @@ SEARCH_ORDER: tuple[tuple[str, str], ...] = (
     (GRUB_LEGACY, "/grub/menu.lst"),
     (GRUB_LEGACY, "/grub/grub.conf"),
 )
+
+
+# Btrfs root subvolumes distributions name, tried after the filesystem's own root: Ubuntu's GRUB config
+# lives at /@/boot/grub/grub.cfg when the default subvolume is left at the top level.
+BTRFS_SUBVOLUMES = ("", "/@", "/@rootfs")
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,13 @@ def find_configs(disk: GuestDisk) -> list[FoundConfig]:
     found: list[FoundConfig] = []
     for kind, pattern in SEARCH_ORDER:
         for volume in volumes:
+            prefixes = BTRFS_SUBVOLUMES if volume.fstype == "btrfs" else ("",)
             try:
-                for path in _expand(volume, pattern):
+                for path in (p for prefix in prefixes for p in _expand(volume, prefix + pattern)):
                     if _present(volume, kind, path):
                         found.append(FoundConfig(kind, volume.name, path))
+            except LimitError:
+                raise  # a hostile volume is an error that names the limit, never "no config"
             except GuestDataError:
                 continue  # an unreadable volume or directory does not hide the others
     return found

@@ -12,7 +12,7 @@ import re
 from pvboot.disk.fsapi import Kind
 from pvboot.disk.tree import FileTree
 from pvboot.disk.volumes import GuestDisk, Volume
-from pvboot.errors import GuestDataError, NotFoundError
+from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.menu import FileRef
 
 _DEVICE_PATH = re.compile(r"^\(([^()]*)\)(.*)$", re.S)
@@ -66,6 +66,8 @@ class GuestView:
         try:
             tree = self.tree_of(ref)
             return tree.lookup(ref.path or "/").kind
+        except LimitError:
+            raise  # symlink loops and oversized directories are named, not reported as "not found"
         except GuestDataError:
             return Kind.FILE if self.assume_files and ref.path not in ("", "/") else None
 

@@ -31,8 +31,8 @@ install -m 0755 "$HERE/guest-init.sh" "$B/initrd/init"
 (cd "$B/initrd" && find . | cpio -o -H newc --quiet | gzip -9) > "$B/initrd.img"
 KERNEL_SRC=/boot/vmlinuz-$KVER
 
-# put_boot TREE DIR NAME...: kernel vmlinuz-NAME and initrd initrd.img-NAME in TREE/DIR
-# (hard links: the filesystem builders keep them as one file where they can)
+# put_boot TREE DIR NAME...: kernel vmlinuz-NAME and initrd initrd.img-NAME in TREE/DIR (copies of the
+# host's kernel and the e2e initrd: the names are what the boot menus expect)
 put_boot() {
     local tree=$1 dir=$2; shift 2
     mkdir -p "$tree/$dir"

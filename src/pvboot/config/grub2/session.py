@@ -234,7 +234,7 @@ class Grub2Session:
                 if not entries:
                     raise GuestDataError(f"({self.volume}){self.path}: the menu has no entries")
                 value = self.interp.get("default")
-                index = entry_number(entries, value)
+                index = entry_number(entries, value, fedora=self.bls_state is not None)
                 if 0 <= index < len(entries):
                     where = f" (set at {self.default_origin})" if spec is None and not choice.path else ""
                     choice.reasons.append(f"{origin}={value!r} names entry {index}{where}")
@@ -286,7 +286,7 @@ class Grub2Session:
     def _autoboot(self, entries: list[Entry], path: list[int], titles: list[str], choice: Choice) -> BootSpec:
         """run_menu's default (invalid: entry 0), executed with the fallbacks of this menu's context."""
         value = self.interp.get("default")
-        index = entry_number(entries, value)
+        index = entry_number(entries, value, fedora=self.bls_state is not None)
         where = f" (set at {self.default_origin})" if not path and self.default_origin else ""
         if 0 <= index < len(entries):
             choice.reasons.append(f"default={value!r} names entry {index}{where}")
