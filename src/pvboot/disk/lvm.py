@@ -9,13 +9,13 @@ reason in `unsupported_reason`, so that a missing volume can be explained.
 
 from __future__ import annotations
 
-import io
 import re
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TypeGuard, cast
 
+from pvboot.disk.stream import RawReader
 from pvboot.errors import GuestDataError
 from pvboot.limits import Limits, check
 
@@ -72,34 +72,18 @@ class LogicalVolume:
         return cast(BinaryIO, _RunStream(self._pv, self.runs, self.size))
 
 
-class _RunStream(io.RawIOBase):
+class _RunStream(RawReader):
     """A read-only LV: the concatenation of PV byte ranges."""
 
     def __init__(self, base: BinaryIO, runs: Sequence[tuple[int, int, int]], size: int) -> None:
-        super().__init__()
-        self._base, self._runs, self._size, self._pos = base, runs, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        new = pos + {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if new < 0:
-            raise ValueError("negative seek position")
-        self._pos = new
-        return new
+        super().__init__(size)
+        self._base, self._runs = base, runs
 
     def readinto(self, buf: WriteableBuffer) -> int:
         view = memoryview(buf).cast("B")
         done = 0
         for lv_off, pv_off, length in self._runs:
-            if done == len(view) or self._pos >= self._size:
+            if done == len(view) or self._pos >= self.size:
                 break
             if not lv_off <= self._pos < lv_off + length:
                 continue

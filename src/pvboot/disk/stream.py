@@ -6,13 +6,11 @@ import io
 from typing import BinaryIO, cast
 
 
-class SliceStream(io.RawIOBase):
-    """Bytes [offset, offset+size) of `base`, read-only; reads never leave the window."""
+class RawReader(io.RawIOBase):
+    """Seekable read-only raw stream of `size` bytes; subclasses implement readinto() from `_pos`."""
 
-    def __init__(self, base: BinaryIO, offset: int, size: int) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self.base = base
-        self.offset = offset
         self.size = size
         self._pos = 0
 
@@ -25,19 +23,21 @@ class SliceStream(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            new = pos
-        elif whence == io.SEEK_CUR:
-            new = self._pos + pos
-        elif whence == io.SEEK_END:
-            new = self.size + pos
-        else:
-            raise ValueError(f"bad whence {whence}")
-        if new < 0:
-            raise OSError("seek before the start of the volume")
-        self._pos = new
-        return new
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+
+class SliceStream(RawReader):
+    """Bytes [offset, offset+size) of `base`, read-only; reads never leave the window."""
+
+    def __init__(self, base: BinaryIO, offset: int, size: int) -> None:
+        super().__init__(size)
+        self.base = base
+        self.offset = offset
 
     def read(self, n: int | None = -1) -> bytes:
         remaining = self.size - self._pos

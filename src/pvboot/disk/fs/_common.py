@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import BinaryIO, TypeVar
 
 from pvboot.disk.fsapi import Extent
+from pvboot.disk.stream import RawReader
 from pvboot.errors import GuestDataError, LimitError, PvbootError
 from pvboot.limits import MIB, Limits
 
@@ -107,31 +108,6 @@ def _append(out: list[Extent], ext: Extent) -> None:
             out[-1] = Extent(last.file_offset, last.volume_offset, last.length + ext.length)
             return
     out.append(ext)
-
-
-class RawReader(io.RawIOBase):
-    """Seekable read-only raw stream of `size` bytes; subclasses implement readinto() from `_pos`."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
 
 
 class ExtentReader(RawReader):
