@@ -127,6 +127,32 @@ submenu 'outer' {
 }
 """,
     ),
+    Case(
+        "menuentry-option-forms",
+        """menuentry --class os --id=first-id 'First' extra { linux /boot/vmlinuz-1 "$@" }
+menuentry 'Second' --hotkey=s --users '' --unrestricted --id second { linux /boot/vmlinuz-2 "$@" }
+menuentry -- '--dash title' { linux /boot/vmlinuz-3 "$@" }
+menuentry '-x' { linux /boot/vmlinuz-1 bad }
+menuentry 'Fourth' --nosuchoption { linux /boot/vmlinuz-1 bad }
+menuentry 'Fifth' --class { linux /boot/vmlinuz-2 "$@" }
+set default=4
+""",
+        why="regression: menuentry is registered with GRUB_COMMAND_ACCEPT_DASH, so an unknown option "
+        "(`-x`, `--nosuchoption`) is a plain argument (lib/arg.c); pvboot refused the entry",
+    ),
+    Case(
+        "search-option-forms",
+        f"""search --fs-uuid --set root {U2}
+search -nfs bootdev -h hd0,msdos1 /boot/vmlinuz-3
+search --set=third --hint-future=x --label PVB-THREE
+search -f -s -h hd0,msdos2 /boot/vmlinuz-2
+menuentry 'options' {{ linux ($bootdev)/boot/vmlinuz-3 "r=$root" "b=$bootdev" "t=$third" }}
+""",
+        layout="mbr3",
+        why="regression: grub_arg_parse gives `--set root` its value (an optional value is taken when "
+        "the next argument does not start with `-`), `-h` is search's --hint, and unknown "
+        "`--hint-…` options are skipped (search_wrap.c); pvboot searched for the UUID `root`",
+    ),
     # -- grubenv -----------------------------------------------------------------------------------------
     Case(
         "grubenv-saved-entry-title",

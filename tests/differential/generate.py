@@ -13,7 +13,8 @@ What the grammar leaves out, and why (each is a documented difference of the ora
   grub_menu_execute_with_fallback) — undefined behaviour, grub-emu crashes.
 - `--hint-bios`/`--hint-efi` that would change a `search` result: grub-emu ignores them (not PCBIOS).
 - `$grub_platform`, `$grub_cpu`, numbers beyond 32 bits: emu differs from i386-pc.
-- `linuxefi`/`initrdefi`: not in Debian's GRUB (pvboot accepts them for Fedora configs).
+- `linuxefi`/`initrdefi`: not in Debian's GRUB (pvboot accepts them for Fedora configs); `chainloader`:
+  not in grub-emu.
 - tabs/newlines/non-ASCII in arguments: pvboot refuses control characters in the answer (XSA-198).
 - superusers/--users: GRUB would wait for a password.
 """
@@ -164,7 +165,9 @@ def body(draw: st.DrawFn, ctx: Ctx, depth: int = 0) -> list[str]:
 
 def search(draw: st.DrawFn, ctx: Ctx, var: str = "root") -> str:
     how = draw(st.integers(0, 3))
-    setter = f"--set={var}" if var != "root" or draw(st.booleans()) else "--set"
+    setters = [f"--set={var}", f"--set {var}", f"-s {var}"]
+    setters += ["--set", "--set", "-s"] if var == "root" else []
+    setter = draw(st.sampled_from(setters))
     hint = ""
     if draw(st.booleans()):
         hint = f" --hint-bios={draw(st.sampled_from(ctx.devices()))}"  # ignored by emu: never decisive

@@ -2,7 +2,7 @@
 
 grub-emu is GRUB itself (script engine, menus, `default`/`fallback`/submenu logic, `search`, `load_env`,
 file systems and partition maps) built for a Linux process; it only lacks the loaders. The wrapper config
-below (`WRAPPER`) plays the part of the core image `grub-install` writes: it finds the guest's grub.cfg
+(`GrubEmu.wrapper`) plays the part of the core image `grub-install` writes: it finds the guest's grub.cfg
 the way an installed GRUB's prefix would, sets `root` and `prefix`, and `source`s it, so the guest's
 menu, `default`, `fallback` and submenus are real GRUB's. Then `timeout=0` and GRUB boots its default
 with its own fallback logic.
@@ -11,10 +11,12 @@ Loader commands (`linux`, `linux16`, `initrd`, `initrd16`, `multiboot`, `multibo
 `module2`) do not exist in grub-emu, so the wrapper defines GRUB script functions of those names (a
 command always wins over a function of the same name in execute.c, so this only works for commands
 that are missing) which print an event: the argument vector, `$root`, and for every file operand
-either its contents (`cat`, i.e. GRUB's own grub_file_open; the test disks hold small marker files)
-or "missing". Nothing is ever "loaded" in emu, so every entry "fails" and GRUB walks the whole
-fallback chain, printing `Booting `T'` / `Falling back to `T'` before each attempt, and ends with
-"Failed to boot both default and fallback entries.".
+either its contents (`cat`, i.e. GRUB's own grub_file_open) or "missing". Files are named by their
+marker line (`identity`): the test disks hold small marker files, kernels wrapped in a stub Xen ELF
+(pvboot checks kernels), which `cat` prints mangled around the marker. Nothing is ever "loaded" in
+emu, so every entry "fails" and GRUB walks the whole fallback chain, printing `Booting `T'` /
+`Falling back to `T'` before each attempt, and ends with "Failed to boot both default and fallback
+entries.".
 
 `LoaderModel` then replays the events with the loader state rules of GRUB 2.06 for i386-pc, read from
 the sources: loader/i386/linux.c (`linux`/`initrd` share a module-local `loaded` flag; a failed
@@ -25,7 +27,11 @@ same for `linux16`/`initrd16`, separately), loader/multiboot.c (`multiboot` firs
 loader's unload hook) and normal/menu.c (after an entry's commands, GRUB boots if a loader is set; an
 explicit `boot` boots at once when one is set, else it fails with "you need to load the kernel first",
 which is how the event shows up here). The first attempt that ends with a loader set is what GRUB
-boots.
+boots. The command line is rebuilt from the argument vector as lib/cmdline.c does (`loader_cmdline`),
+so arguments with spaces or quotes are compared exactly. (The shared research oracle this follows,
+../shared/tools/oracle/emu_oracle.py, had neither: it missed loader-state errors and joined arguments
+with spaces; its 80-column line wrapping is avoided here with a 4000-column pseudo-terminal.) The
+loader model is read from the sources, not checked against a real BIOS boot (no QEMU here).
 
 Known differences between this oracle and real BIOS GRUB (tests must not depend on them):
 - grub-emu is GRUB_MACHINE_EMU: `search --hint-bios`/`--hint-efi` are ignored (only `--hint` and
@@ -34,8 +40,10 @@ Known differences between this oracle and real BIOS GRUB (tests must not depend 
 - The stubs are functions, so `$?` after them is 0 and they cannot fail the way the real command does
   inside an `if`; real loaders also reject files that are not kernels (marker files here stand for
   valid kernels).
-- `linuxefi`/`initrdefi` do not exist in Debian's GRUB (Fedora's patch), so they are not stubbed.
+- `linuxefi`/`initrdefi` do not exist in Debian's GRUB (Fedora's patch), so they are not stubbed;
+  grub-emu has no `chainloader` either (i386-pc GRUB would chainload, and stop there).
 - grub-emu has a `(host)` device (the host's file system) that `search --file` may find.
+- A `fallback` naming no entry makes GRUB 2.06 use a NULL entry (menu.c); grub-emu crashes ("crash").
 - GRUB's menu waits (10 s after an error, 2.5 s before a fallback, the menu countdown) run 1000x
   faster under an LD_PRELOAD clock shim (gettimeofday, nanosleep) built at first use with the system
   C compiler; without a compiler they run in real time (slow, still correct).
@@ -157,6 +165,22 @@ int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 }
 """
 
+# The test disks' files name themselves (harness.marker, diskbuild.marker_kernel/marker_initrd); kernels
+# are stub ELF images around that text (pvboot checks kernels), which `cat` prints mangled around it.
+MARKER = re.compile(rb"PVBOOT-(?:DIFF |TEST-KERNEL:|TEST-INITRD:)[^\n]*\n")
+
+
+def identity(data: bytes) -> bytes:
+    """What names a file: its one marker line, or (no single marker) all of it."""
+    found = MARKER.findall(data)
+    return found[0] if len(found) == 1 else data
+
+
+def identities(data: bytes) -> list[bytes]:
+    """The files a concatenation (pvboot's ramdisk) is made of, by their markers, in order."""
+    return MARKER.findall(data)
+
+
 LINUX_FAMILIES = {"linux": "linux", "linux16": "linux16", "initrd": "linux", "initrd16": "linux16"}
 MULTIBOOT_FAMILIES = {"multiboot": "mb1", "module": "mb1", "multiboot2": "mb2", "module2": "mb2"}
 
@@ -187,7 +211,7 @@ class Event:
     command: str
     root: str
     args: list[str]
-    files: list[bytes | None]  # contents of each file operand, None when `test -f` said it is absent
+    files: list[bytes | None]  # identity() of each file operand as `cat` printed it, None when absent
 
 
 @dataclass
@@ -367,7 +391,7 @@ def _read_event(lines: list[str], i: int) -> tuple[Event, int]:
                 body.append(lines[i])
                 i += 1
             missing = i >= len(lines) or lines[i] == "ORACLE-MISSING"
-            event.files.append(None if missing else "\n".join(body).encode())  # cat adds a newline
+            event.files.append(None if missing else identity("\n".join(body).encode()))  # cat adds \n
         i += 1
     return event, i
 

@@ -186,7 +186,6 @@ def test_regression_config_steps_bound_disk_work(tmp_path: Path) -> None:
     assert out.status in ("ok", "error"), f"{out.status} after {time.monotonic() - start:.1f} s"
 
 
-@pytest.mark.xfail(strict=True, reason="kernel/check.py: check_kernel files a read error as a kernel problem")
 def test_regression_kernel_check_hides_disk_errors(fuzz_images: FuzzImages, tmp_path: Path) -> None:
     """The kernel's extent block fails its checksum: reading the kernel fails. check_kernel catches that
     GuestDataError as one of the kernel's "problems", so the error reads "kernel ... cannot boot as a Xen

@@ -82,6 +82,11 @@ class KernelInfo:
         }
 
 
+class UnreadableKernel(GuestDataError):
+    """The guest's filesystem cannot deliver the kernel's bytes: a disk error, not a kernel problem
+    (--no-kernel-check would not help)."""
+
+
 class _FileBlob:
     """Random reads of a guest file stream (seek + read, short at the end)."""
 
@@ -93,6 +98,14 @@ class _FileBlob:
         n = max(0, min(n, self.size - offset))
         if n == 0:
             return b""
+        try:
+            return self._read(offset, n)
+        except UnreadableKernel:
+            raise
+        except GuestDataError as exc:
+            raise UnreadableKernel(str(exc)) from None
+
+    def _read(self, offset: int, n: int) -> bytes:
         self.stream.seek(offset)
         parts = []
         while n > 0:
@@ -143,7 +156,7 @@ def check_kernel(
     blob = _FileBlob(stream, size)
     try:
         _identify(blob, size, kl, info, nested=False)
-    except LimitError:
+    except (LimitError, UnreadableKernel):
         raise
     except GuestDataError as exc:
         info.problems.append(str(exc))

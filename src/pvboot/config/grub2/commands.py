@@ -43,9 +43,10 @@ SEARCH_OPTIONS = [
     Opt("fs-uuid", "u"),
     Opt("set", "s", OPTIONAL),
     Opt("no-floppy", "n"),
+    Opt("hint", "h", value=REQUIRED, repeatable=True),
     *(
         Opt(f"hint{s}", value=REQUIRED, repeatable=True)
-        for s in ("", "-ieee1275", "-bios", "-baremetal", "-efi", "-arc")
+        for s in ("-ieee1275", "-bios", "-baremetal", "-efi", "-arc")
     ),
 ]
 # Commands that change only the screen, the firmware or modules: accepted and ignored in dom0.
@@ -161,7 +162,7 @@ class Commands:
     def _entry(self, submenu: bool) -> Command:
         def run(_interp: object, args: list[str], block: str | None) -> int:
             try:
-                opts = parse(args, MENUENTRY_OPTIONS)
+                opts = parse(args, MENUENTRY_OPTIONS, accept_dash=True)
             except OptionError as exc:
                 return self._fail(str(exc))
             if not opts.args:
@@ -321,12 +322,15 @@ class Commands:
     # -- devices
     def _search(self, _interp: object, args: list[str], _block: str | None) -> int:
         try:
-            opts = parse(args, SEARCH_OPTIONS)
+            opts = parse(args, SEARCH_OPTIONS, accept_dash=True)
         except OptionError as exc:
             return self._fail(str(exc))
         var = (opts.one("set") or "root") if opts.has("set") else None
-        if opts.args:
-            key = opts.args[0]
+        rest = list(opts.args)
+        while rest and rest[0].startswith("--hint-"):  # hints for other platforms (search_wrap.c)
+            rest.pop(0)
+        if rest:
+            key = rest[0]
         elif opts.one("set"):
             key, var = str(opts.one("set")), "root"
         else:
