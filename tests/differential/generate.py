@@ -49,6 +49,7 @@ class Ctx:
     lines: list[str] = field(default_factory=list)
     top: list[tuple[str, str, list[tuple[str, str]]]] = field(default_factory=list)  # title, id, children
     maybe_entries: int = 0  # entries that may or may not exist (conditional); fallback avoids them
+    empty_entries: int = 0  # entries with an empty body, which GRUB refuses: no `fallback` then
     functions: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None
     extra: dict[tuple[int, str], str] = field(default_factory=dict)
@@ -210,7 +211,11 @@ def entry(draw: st.DrawFn, ctx: Ctx, indent: str = "") -> tuple[str, str, list[s
     extras = draw(st.lists(st.sampled_from(["1", "2", "arg two", "x"]), max_size=2))
     extra = " ".join(quote(w) for w in extras)
     head = indent + " ".join(w for w in ("menuentry", quote(title), extra, opts.strip(), "{") if w)
-    lines = [head] + [f"{indent}  {line}" for line in body(draw, ctx)] + [f"{indent}}}"]
+    commands = body(draw, ctx)
+    if not commands:
+        # `{ }` is a syntax error in GRUB: the entry is not created (a `fallback` must not count on it)
+        ctx.empty_entries += 1
+    lines = [head] + [f"{indent}  {line}" for line in commands] + [f"{indent}}}"]
     return title, ident, lines
 
 
@@ -221,13 +226,15 @@ def submenu(draw: st.DrawFn, ctx: Ctx) -> tuple[str, str, list[str], list[tuple[
     if draw(st.integers(0, 3)) == 0:
         lines.append(f"  set default={quote(draw(st.sampled_from(['1', '0', 'Linux', 'lin', '5'])))}")
     count = draw(st.integers(1, 3))
-    if draw(st.integers(0, 3)) == 0:  # the submenu's own fallback list (entries that exist)
-        picks = draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=2))
-        lines.append(f"  set fallback={quote(' '.join(map(str, picks)))}")
+    own_fallback = draw(st.integers(0, 3)) == 0  # the submenu's own fallback list
+    empty_before = ctx.empty_entries
     for _ in range(count):
         ctitle, cid, clines = entry(draw, ctx, "  ")
         children.append((ctitle, cid))
         lines += clines
+    if own_fallback and ctx.empty_entries == empty_before:  # only entries that surely exist
+        picks = draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=2))
+        lines.insert(1, f"  set fallback={quote(' '.join(map(str, picks)))}")
     lines.append("}")
     return title, ident, lines, children
 
@@ -379,12 +386,13 @@ def program(draw: st.DrawFn) -> Case:
         ctx.lines.append(f"configfile ({ctx.devices()[0]})/next.cfg")
         if inner.top:
             ctx.top, ctx.maybe_entries = inner.top, inner.maybe_entries
+            ctx.empty_entries = inner.empty_entries
     if draw(st.booleans()):
         ctx.lines.append(f"set default={quote(default_spec(draw, ctx))}")
     static = len(ctx.top) - ctx.maybe_entries
     if static >= 2 and draw(st.integers(0, 2)) == 0:
         # only entries that surely exist (ahead of any conditional one): see the module docstring
         picks = draw(st.lists(st.integers(0, static - 1), min_size=1, max_size=3))
-        if ctx.maybe_entries == 0:
+        if ctx.maybe_entries == 0 and ctx.empty_entries == 0:
             ctx.lines.append(f"set fallback={quote(' '.join(map(str, picks)))}")
     return Case("generated", "\n".join(ctx.lines) + "\n", layout_name, ctx.env, ctx.extra)

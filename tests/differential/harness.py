@@ -1,9 +1,13 @@
 """Disk images for differential cases, and the comparison of pvboot's answer with real GRUB's.
 
-Every partition of a case's disk holds marker files at a fixed set of kernel/initrd names (`STANDARD`),
-each naming its own partition and path, so whichever file GRUB or pvboot picks is identified by its
-bytes (GRUB's `cat`, pvboot's copy). Names outside that set do not exist: configs use them to make a
-loader command fail.
+Every partition of a case's disk holds marker files at a fixed set of kernel/initrd names (`STANDARD`,
+plus the symbolic links of `SYMLINKS` on ext4), each naming its own partition and path, so whichever
+file GRUB or pvboot picks is identified by its marker line (GRUB's `cat`, pvboot's copy; kernels are
+stub Xen ELF images around the marker, since pvboot checks kernels). Names outside that set do not
+exist: configs use them to make a loader command fail.
+
+pvboot runs as libxl runs it (tests/pvrun.py boot, kernel check on); GRUB's answer comes from
+grub_emu.GrubEmu. `compare` is the one assertion every differential test makes.
 """
 
 from __future__ import annotations
