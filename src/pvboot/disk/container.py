@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from pvboot.disk.stream import append_run
 from pvboot.errors import GuestDataError, PvbootError, UsageError
 from pvboot.limits import MIB, Limits, check
 
@@ -392,15 +393,7 @@ class Container:
         cluster = 1 << layer.header.cluster_bits
         for kind, guest, host, n in layer.stream.runs(offset, length):  # type: ignore[attr-defined]
             plain = kind == T.QCOW2_SUBCLUSTER_NORMAL and not (host - guest % cluster) % cluster
-            where = host if plain and host + n <= layer.host.size else None
-            if out:
-                prev, prev_n = out[-1]
-                if (prev is None and where is None) or (
-                    prev is not None and where is not None and prev + prev_n == where
-                ):
-                    out[-1] = (prev, prev_n + n)
-                    continue
-            out.append((where, n))
+            append_run(out, host if plain and host + n <= layer.host.size else None, n)
         return out
 
     def fileno_for_plain(self) -> int:

@@ -62,3 +62,15 @@ class SliceStream(RawReader):
 def window(base: BinaryIO, offset: int, size: int) -> BinaryIO:
     """A SliceStream typed as the binary stream every reader takes."""
     return cast(BinaryIO, SliceStream(base, offset, size))
+
+
+def append_run(out: list[tuple[int | None, int]], where: int | None, length: int) -> None:
+    """Add (host offset or None, length) to `out`, merging it into the last run when contiguous."""
+    if out:
+        prev, prev_n = out[-1]
+        if (prev is None and where is None) or (
+            prev is not None and where is not None and prev + prev_n == where
+        ):
+            out[-1] = (prev, prev_n + length)
+            return
+    out.append((where, length))

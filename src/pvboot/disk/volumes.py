@@ -15,7 +15,7 @@ from pvboot.disk import fs as fsprobe
 from pvboot.disk import partitions
 from pvboot.disk.container import Container, open_container
 from pvboot.disk.fsapi import FileSystem
-from pvboot.disk.stream import window
+from pvboot.disk.stream import append_run, window
 from pvboot.disk.tree import FileTree
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
@@ -68,14 +68,7 @@ class Volume:
         out: list[tuple[int | None, int]] = []
         for disk_offset, count in self._disk_ranges(offset, end):
             for where, n in self.container.host_ranges(disk_offset, count):
-                if out:
-                    prev, prev_n = out[-1]
-                    if (prev is None and where is None) or (
-                        prev is not None and where is not None and prev + prev_n == where
-                    ):
-                        out[-1] = (prev, prev_n + n)
-                        continue
-                out.append((where, n))
+                append_run(out, where, n)
         return out
 
     def host_fd(self) -> int:
