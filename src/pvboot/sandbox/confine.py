@@ -30,6 +30,7 @@ import errno
 import logging
 import os
 import resource
+import select
 import signal
 import stat
 import sys
@@ -224,15 +225,28 @@ def enter(
     native.prctl(native.PR_SET_DUMPABLE, 0)
     if forked_pid_namespace:
         _fork_reader(parent)  # the reader's parent (the keeper) is outside its namespace
-    native.prctl(native.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if not forked_pid_namespace and os.getppid() != parent:  # (0 in a PID namespace made by the parent)
-        os._exit(EXIT_ORPHANED)  # the parent died before PR_SET_PDEATHSIG took effect
+    native.prctl(native.PR_SET_PDEATHSIG, signal.SIGKILL)  # (after the last uid change: that clears it)
     _close_fds({0, 1, 2, channel_fd, *keep_fds, *reader.fds()})
+    if _orphaned(parent, channel_fd, in_pid_namespace=forked_pid_namespace or pid_namespace):
+        os._exit(EXIT_ORPHANED)  # the parent died before PR_SET_PDEATHSIG took effect
     _restrict(reader, address_space, cpu_seconds, file_size)
     return reader
 
 
 EXIT_ORPHANED = 71
+
+
+def _orphaned(parent: int, channel_fd: int, *, in_pid_namespace: bool) -> bool:
+    """Whether pvboot died before this process armed PR_SET_PDEATHSIG (which then never fires).
+
+    Outside a new PID namespace getppid() tells. Inside one it reads 0 whoever the parent is, so the
+    channel tells instead: a dying process closes its files before its children get the death signal,
+    so a parent that died too early has already hung up its end of the channel."""
+    if not in_pid_namespace and os.getppid() != parent:
+        return True
+    poller = select.poll()
+    poller.register(channel_fd, select.POLLRDHUP)
+    return any(events & (select.POLLRDHUP | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _names(flags: int) -> list[str]:
