@@ -112,11 +112,18 @@ menuentry '{title}' --class debian --class gnu-linux --class os $menuentry_id_op
     return head + "".join(entries)
 
 
-def write_random(path: Path, size: int, compressible: bool) -> str:
-    """`size` bytes of tests/layouts.py's payload (half compressible) or plain randomness; its sha256."""
+def write_random(path: Path, size: int, compressible: bool, kernel: bool = False) -> str:
+    """`size` bytes of tests/layouts.py's payload (half compressible) or plain randomness; its sha256.
+    `kernel`: behind the header of a Xen PV ELF (pvboot.kernel.stub), so that pvboot's kernel check,
+    which reads its headers and notes as it would a vmlinux's, accepts it."""
     digest = hashlib.sha256()
     with open(path, "wb") as out:
         left = size
+        if kernel:
+            head = L.stub_kernel(b"\0" * (size - L.STUB_HEADER))[: L.STUB_HEADER]
+            out.write(head)
+            digest.update(head)
+            left -= len(head)
         while left:
             n = min(left, 16 * MIB)
             data = L.random_payload(n) if compressible else os.urandom(n)
@@ -137,7 +144,7 @@ def make_tree(base: Path, kernel_size: int, initrd_size: int, versions: Sequence
     root = base
     (root / "boot" / "grub").mkdir(parents=True)
     (root / "boot" / "grub" / "grub.cfg").write_text(grub_cfg(versions))
-    ksha = write_random(root / KERNEL.lstrip("/"), kernel_size, compressible=True)
+    ksha = write_random(root / KERNEL.lstrip("/"), kernel_size, compressible=True, kernel=True)
     isha = write_random(root / INITRD.lstrip("/"), initrd_size, compressible=True)
     return Tree(root, ksha, isha)
 
@@ -224,7 +231,7 @@ def build(work: Path, big: bool, storm: int) -> Images:
         big_tree = work / "tree-big"
         (big_tree / "boot" / "grub").mkdir(parents=True)
         (big_tree / "boot" / "grub" / "grub.cfg").write_text(grub_cfg([KVER]))
-        write_random(big_tree / KERNEL.lstrip("/"), KERNEL_SIZE, compressible=False)
+        write_random(big_tree / KERNEL.lstrip("/"), KERNEL_SIZE, compressible=False, kernel=True)
         big_sha = write_random(big_tree / INITRD.lstrip("/"), BIG_INITRD_SIZE, compressible=False)
         big_disk = step("big-1g", lambda: ext4_mbr(big_tree, work / "big-1g", BIG_INITRD_SIZE + 256 * MIB))
         shutil.rmtree(big_tree)

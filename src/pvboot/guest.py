@@ -22,7 +22,6 @@ from pvboot.extract import GuestFile, copy_files
 from pvboot.kernel import check_boot_files, write_devicetree
 from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, FileRef
-from pvboot.report import config_facts
 from pvboot.sandbox.channel import Channel, ChannelClosed
 from pvboot.sandbox.child import describe_failure
 
@@ -86,6 +85,8 @@ class GuestSession:
         if facts:
             for doc, cfg in zip(configs, found, strict=True):
                 tree = self.disk.volume(cfg.volume).tree()
+                from pvboot.report import config_facts  # (--report only: keeps the boot path lean)
+
                 doc.update(config_facts(tree, cfg.path, self.limits.max_config_size))
         return {"type": "inspect", "volumes": volumes, "configs": configs}
 

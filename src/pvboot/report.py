@@ -18,7 +18,6 @@ import hashlib
 import json
 import platform
 import re
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
@@ -143,6 +142,8 @@ def config_facts(tree: FileTree, path: str, cap: int) -> dict[str, Any]:
 
 def collect_versions() -> dict[str, str]:
     """pvboot's, Python's, the host's, Xen's (from sysfs, when running on Xen) and the dependencies'."""
+    from importlib import metadata  # (slow to import: only --report and `--version --debug` need it)
+
     from pvboot import __version__
 
     versions = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -33,6 +32,14 @@ class Partition:
     type: str  # MBR: two hex digits; GPT: the type GUID in lower case
     guid: str | None = None  # GPT: the partition's unique GUID
 
+
+
+def guid_text(raw: bytes) -> str:
+    """A GPT GUID (mixed-endian on disk) as text, as uuid.UUID(bytes_le=raw) prints it; without the
+    uuid module, whose import (with platform's) costs every boot a few milliseconds."""
+    a, b, c = struct.unpack_from("<IHH", raw)
+    tail = raw[8:16].hex()
+    return f"{a:08x}-{b:04x}-{c:04x}-{tail[:4]}-{tail[4:]}"
 
 def _read_at(stream: BinaryIO, offset: int, size: int) -> bytes:
     stream.seek(offset)
@@ -139,9 +146,9 @@ def read_gpt(stream: BinaryIO, disk_size: int, limits: Limits, sector: int) -> l
             f"gpt{index + 1}",
             first * sector,
             (last - first + 1) * sector,
-            str(uuid.UUID(bytes_le=type_guid)),
+            guid_text(type_guid),
             disk_size,
-            guid=str(uuid.UUID(bytes_le=raw[16:32])),
+            guid=guid_text(raw[16:32]),
         )
     return found
 

@@ -14,7 +14,7 @@ counts as `pvh`; on x86 `pv` and `pvh` say whether libxl's type='pv' / type='pvh
 
 from __future__ import annotations
 
-import platform
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -166,7 +166,7 @@ def check_kernel(
         raise LimitError("checking the kernel ran out of memory (the child's address-space limit)") from None
     except OSError as exc:
         raise GuestDataError(f"cannot read the kernel: {exc.strerror or exc}") from None
-    _conclude(info, host_arch if host_arch is not None else platform.machine())
+    _conclude(info, host_arch if host_arch is not None else os.uname().machine)
     return info
 
 

@@ -7,7 +7,6 @@ they trust a structure; a mismatch is a GuestDataError naming the structure.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 
 from dissect.util.hash import crc32c
@@ -90,6 +89,8 @@ def btrfs_csum(csum_type: int, data: bytes | memoryview) -> bytes:
         return struct.pack("<I", crc32c_std(raw))
     if csum_type == 1:
         return struct.pack("<Q", xxh64(raw))
+    import hashlib  # (only the rare sha256/blake2b Btrfs pays for the import)
+
     if csum_type == 2:
         return hashlib.sha256(raw).digest()
     if csum_type == 3:
