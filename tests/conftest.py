@@ -15,6 +15,7 @@ from layouts import BuildError, ImageFactory, Tree, missing_tools
 SRC = Path(__file__).resolve().parent.parent / "src"
 # Test runs must not append to the host's /var/log/xen/pvboot.log (tests of the log set their own).
 os.environ.setdefault("PVBOOT_RUN_LOG", "none")
+os.environ.setdefault("PVBOOT_CACHE_DIR", "none")  # (tests of kernel/verdicts.py set their own)
 _factories: list[ImageFactory] = []
 
 

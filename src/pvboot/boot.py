@@ -20,6 +20,7 @@ from pvboot import listing
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.guest import GuestSession, OutputFds, serve
 from pvboot.kernel import clean_reply_fields
+from pvboot.kernel.verdicts import VerdictCache, fd_chunks, file_digest
 from pvboot.limits import Limits
 from pvboot.outfiles import OutputFiles
 from pvboot.output import BootAnswer, format_answer
@@ -138,13 +139,17 @@ def _report(request: BootRequest, limits: Limits) -> int:
     return 0
 
 
-def _start_child(request: BootRequest, limits: Limits, files: OutputFiles | None) -> Child:
+def _start_child(
+    request: BootRequest, limits: Limits, files: OutputFiles | None, verdicts: VerdictCache | None = None
+) -> Child:
     fds = (
         OutputFds(files.fds["kernel"], files.fds["ramdisk"], files.fds.get("devicetree"))
         if files
         else OutputFds(None, None)
     )
-    session = GuestSession(request.image, limits, fds, request.offset, kernel_check=request.kernel_check)
+    session = GuestSession(
+        request.image, limits, fds, request.offset, kernel_check=request.kernel_check, verdicts=verdicts
+    )
     conf = Confinement(
         address_space=limits.child_address_space,
         cpu_seconds=limits.child_cpu_seconds,
@@ -196,8 +201,9 @@ def _boot(request: BootRequest, limits: Limits) -> int:
         if request.not_really
         else OutputFiles(request.output_directory, not request.output_directory_given, roles)
     )
+    verdicts = VerdictCache.load() if request.kernel_check and files is not None else None
     try:
-        child = _start_child(request, limits, files)
+        child = _start_child(request, limits, files, verdicts)
         try:
             if request.kernel:
                 initrds = [request.ramdisk] if request.ramdisk else []
@@ -222,6 +228,8 @@ def _boot(request: BootRequest, limits: Limits) -> int:
             for warning in answer.extra.get("warnings", []):
                 print(f"pvboot: warning: {warning}", file=sys.stderr)
         payload = format_answer(answer, request.output_format)
+        if verdicts is not None and files is not None:
+            _remember_verdict(verdicts, reply.get("kernel_sha256"), answer.extra.get("kernel_info"), files)
         if files is not None:
             files.keep()
         _write_output(request.output, payload)
@@ -230,6 +238,20 @@ def _boot(request: BootRequest, limits: Limits) -> int:
             files.discard()
         raise
     return 0
+
+
+def _remember_verdict(verdicts: VerdictCache, digest: Any, info: Any, files: OutputFiles) -> None:
+    """Keep a fresh positive verdict for the kernel bytes the parent itself copied (kernel/verdicts.py):
+    the child's digest must be that of the parent's copy, or nothing is kept."""
+    if not isinstance(digest, str) or not isinstance(info, dict) or info.get("remembered") is not False:
+        return
+    try:
+        if file_digest(fd_chunks(files.fds["kernel"])) != digest:
+            log.debug("the kernel's digest as reported does not match the copy: verdict not remembered")
+            return
+    except OSError:
+        return
+    verdicts.remember(digest, info)
 
 
 def _interactive(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any]:

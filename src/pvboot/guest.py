@@ -20,6 +20,7 @@ from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
 from pvboot.kernel import check_boot_files, write_devicetree
+from pvboot.kernel.verdicts import VerdictCache
 from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, FileRef
 from pvboot.sandbox.channel import Channel, ChannelClosed
@@ -44,9 +45,16 @@ class GuestSession:
     """One guest disk, opened on first use, and the requests it answers."""
 
     def __init__(
-        self, image: str, limits: Limits, fds: OutputFds, offset: int | None = None, kernel_check: bool = True
+        self,
+        image: str,
+        limits: Limits,
+        fds: OutputFds,
+        offset: int | None = None,
+        kernel_check: bool = True,
+        verdicts: VerdictCache | None = None,
     ) -> None:
         self.kernel_check = kernel_check
+        self.verdicts = verdicts
         self.image = image
         self.limits = limits
         self.fds = fds
@@ -222,7 +230,13 @@ class GuestSession:
     ) -> dict[str, Any]:
         # the kernel stage: refuse a kernel Xen cannot start, warn about initrds, validate the DTB
         checked = check_boot_files(
-            kernel, initrds, devicetree, self.limits, entry=entry, check=self.kernel_check
+            kernel,
+            initrds,
+            devicetree,
+            self.limits,
+            entry=entry,
+            check=self.kernel_check,
+            verdicts=self.verdicts,
         )
         reply: dict[str, Any] = {
             "type": "extracted",

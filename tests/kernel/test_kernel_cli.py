@@ -45,7 +45,12 @@ def validate(doc: dict, name: str) -> None:
 
 
 def pvboot(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PVBOOT_RUN_LOG": "none"}
+    env = {
+        "PYTHONPATH": str(SRC),
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "PVBOOT_RUN_LOG": "none",
+        "PVBOOT_CACHE_DIR": "none",
+    }
     return subprocess.run(
         [sys.executable, "-m", "pvboot", *args],
         capture_output=True,

@@ -57,6 +57,7 @@ class KernelInfo:
     xen_notes: dict[str, Any] = field(default_factory=dict)  # Xen ELF note name -> value
     notes_source: str | None = None  # PT_NOTE, SHT_NOTE, __xen_guest
     decoded_bytes: int = 0  # decompressed to decide
+    remembered: bool = False  # the verdict of an earlier boot of the same bytes (kernel/verdicts.py)
 
     @property
     def bootable(self) -> bool:
@@ -79,7 +80,35 @@ class KernelInfo:
             "notes_source": self.notes_source,
             "problems": list(self.problems),
             "warnings": list(self.warnings),
+            "remembered": self.remembered,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> KernelInfo:
+        """A verdict as to_json() wrote it (kernel/verdicts.py keeps positive ones), marked remembered."""
+
+        def text(key: str) -> str | None:
+            value = doc.get(key)
+            return value if isinstance(value, str) else None
+
+        notes = doc.get("xen_notes")
+        warnings = doc.get("warnings")
+        return cls(
+            format=text("format") or "unknown",
+            arch=text("arch"),
+            pv=doc.get("pv") is True,
+            pvh=doc.get("pvh") is True,
+            version=text("version"),
+            banner=text("banner"),
+            warnings=[w for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else [],
+            compression=text("compression"),
+            boot_protocol=text("boot_protocol"),
+            pv_reason=text("pv_reason"),
+            pvh_reason=text("pvh_reason"),
+            xen_notes=dict(notes) if isinstance(notes, dict) else {},
+            notes_source=text("notes_source"),
+            remembered=True,
+        )
 
 
 class UnreadableKernel(GuestDataError):

@@ -8,6 +8,7 @@ Parent (boot.py, building extra):   extra.update(clean_reply_fields(reply))
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pvboot.kernel.check import KernelInfo, check_kernel
 from pvboot.kernel.dtb import DtbInfo, validate_dtb
 from pvboot.kernel.initrd import check_initrd
 from pvboot.kernel.limits import KernelLimits
+from pvboot.kernel.verdicts import VerdictCache, file_digest, needs_decoding, stream_chunks
 from pvboot.limits import Limits
 
 trace = logging.getLogger("pvboot.trace")
@@ -50,10 +52,12 @@ class BootFilesCheck:
     devicetree: DtbInfo | None = None
     devicetree_data: bytes | None = None  # the validated blob, to write to the devicetree output fd
     devicetree_source: str | None = None
+    kernel_sha256: str | None = None  # of a kernel freshly found bootable after decoding: worth remembering
 
     def reply_fields(self) -> dict[str, Any]:
         """The JSON-able fields to add to the child's boot/extract reply."""
         return {
+            "kernel_sha256": self.kernel_sha256,
             "kernel_info": self.kernel.to_json() if self.kernel else None,
             "warnings": list(self.warnings),
             "devicetree_source": self.devicetree_source,
@@ -78,10 +82,12 @@ def check_boot_files(
     *,
     entry: str | None = None,
     check: bool = True,
+    verdicts: VerdictCache | None = None,
 ) -> BootFilesCheck:
     """Judge the kernel (raise KernelNotBootable when Xen could not start it), warn about initrds that are
     not cpio archives, read and validate the device tree. With `check=False` (--no-kernel-check) only the
-    device tree is read, size-capped but not validated."""
+    device tree is read, size-capped but not validated. `verdicts`: remembered verdicts to use instead of
+    decoding a compressed kernel again (kernel/verdicts.py)."""
     result = BootFilesCheck()
     kl = KernelLimits.from_limits(limits)
     if devicetree is not None:
@@ -101,11 +107,20 @@ def check_boot_files(
         trace.info("kernel %s: not checked (--no-kernel-check)", kernel.display)
         return result
     node, stream = kernel.tree.open_file(kernel.path)
-    info = check_kernel(stream, node.size, limits)
+    digest = None
+    if verdicts is not None and verdicts.directory is not None and node.size > 0:
+        stream.seek(0)
+        if needs_decoding(stream.read(4096)):
+            with contextlib.suppress(OSError):  # (then the check itself reports the read error)
+                digest = file_digest(stream_chunks(stream, node.size))
+    remembered = verdicts.lookup(digest) if verdicts is not None and digest else None
+    info = KernelInfo.from_json(remembered) if remembered else check_kernel(stream, node.size, limits)
+    if digest and not remembered and info.bootable:
+        result.kernel_sha256 = digest
     result.kernel = info
     modes = "+".join(m for m, ok in (("PV", info.pv), ("PVH", info.pvh)) if ok) or "not bootable"
     trace.info(
-        "kernel %s: %s %s %s%s, %s (Xen notes: %s)",
+        "kernel %s: %s %s %s%s, %s (Xen notes: %s)%s",
         kernel.display,
         info.format,
         info.arch or "?",
@@ -113,6 +128,7 @@ def check_boot_files(
         f", {info.compression}" if info.compression else "",
         modes,
         info.notes_source or "none",
+        ", remembered from an earlier boot of the same bytes" if info.remembered else "",
     )
     if not info.bootable:
         raise KernelNotBootable(refusal(info, kernel.display, entry))
@@ -153,7 +169,7 @@ _KERNEL_STR = (
     "pvh_reason",
     "notes_source",
 )
-_KERNEL_BOOL = ("pv", "pvh", "bootable")
+_KERNEL_BOOL = ("pv", "pvh", "bootable", "remembered")
 
 
 def _clean_str(value: Any, cap: int = 1000) -> str | None:

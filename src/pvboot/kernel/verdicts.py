@@ -1,0 +1,142 @@
+"""Remembered kernel verdicts, so that the same compressed kernel is not decoded on every boot.
+
+Checking a bzImage means decoding its payload up to the Xen ELF notes: about 24 MB of xz for a Debian
+kernel, a third of a second, several times the rest of a boot. A host boots the same few kernels again
+and again, so the parent keeps the positive verdicts in `kernel-verdicts.json` under $PVBOOT_CACHE_DIR
+(default /var/cache/pvboot; "", "none" or "off" turn it off), keyed by the SHA-256 of the kernel file.
+
+Who does what (the security model's split stays: the parent never parses guest data):
+- the parent loads the file before it forks the child, which inherits it (it can open nothing there);
+- the child hashes a kernel that would need decoding and uses a remembered verdict instead of the
+  decoder, else checks it and reports the digest with its verdict;
+- the parent remembers the verdict only when it is positive and only after hashing its own copy of the
+  kernel to the same digest. So a child cannot pin a verdict on other bytes than its own kernel's, and
+  a remembered verdict never refuses a boot: the worst a lying child can do is what --no-kernel-check
+  does, for exactly those bytes, and libxl still refuses a kernel Xen cannot load.
+
+Writing is never fatal and never follows a symlink; the file holds at most MAX_ENTRIES verdicts (the
+oldest go first) and is replaced atomically, so concurrent boots lose at most one another's entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+ENV = "PVBOOT_CACHE_DIR"
+DEFAULT_DIR = "/var/cache/pvboot"
+OFF = ("", "-", "none", "off")
+FILE_NAME = "kernel-verdicts.json"
+MAX_ENTRIES = 256
+MAX_FILE_SIZE = 4 << 20
+CHUNK = 1 << 20
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+DECODED_FORMATS = (b"HdrS", b"\x1f\x8b")  # bzImage (its payload is decoded), a gzip'd Image
+
+
+def cache_dir() -> str | None:
+    """The directory of the cache, or None when it is off."""
+    chosen = os.environ.get(ENV, DEFAULT_DIR)
+    return None if chosen.strip().lower() in OFF else chosen
+
+
+def needs_decoding(head: bytes) -> bool:
+    """Whether checking a kernel starting with `head` (its first 4 KiB) means decompressing it."""
+    return head[0x202:0x206] == DECODED_FORMATS[0] or head[:2] == DECODED_FORMATS[1]
+
+
+def file_digest(chunks: Iterator[bytes]) -> str:
+    import hashlib  # (only boots of compressed kernels pay for the import)
+
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stream_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of `stream`, in bounded chunks."""
+    stream.seek(0)
+    left = size
+    while left > 0:
+        chunk = stream.read(min(CHUNK, left))
+        if not chunk:
+            raise OSError("the file ended early")
+        left -= len(chunk)
+        yield chunk
+
+
+def fd_chunks(fd: int) -> Iterator[bytes]:
+    """The whole of the regular file open at `fd`, read with pread (the offset stays)."""
+    offset = 0
+    while chunk := os.pread(fd, CHUNK, offset):
+        offset += len(chunk)
+        yield chunk
+
+
+class VerdictCache:
+    """The remembered verdicts: SHA-256 hex digest -> KernelInfo.to_json() of a bootable kernel."""
+
+    def __init__(self, directory: str | None, entries: dict[str, dict[str, Any]] | None = None) -> None:
+        self.directory = directory
+        self.entries = entries or {}
+
+    @classmethod
+    def load(cls, directory: str | None = None) -> VerdictCache:
+        """The cache in `directory` (default: cache_dir()); empty when off, absent or unreadable."""
+        directory = directory if directory is not None else cache_dir()
+        if directory is None:
+            return cls(None)
+        entries: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            fd = os.open(os.path.join(directory, FILE_NAME), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                data = os.read(fd, MAX_FILE_SIZE + 1)
+            finally:
+                os.close(fd)
+            doc = json.loads(data) if len(data) <= MAX_FILE_SIZE else {}
+            if isinstance(doc, dict):
+                entries = {
+                    k: v for k, v in doc.items() if isinstance(k, str) and _DIGEST.fullmatch(k) and _valid(v)
+                }
+        return cls(directory, entries)
+
+    def lookup(self, digest: str) -> dict[str, Any] | None:
+        return self.entries.get(digest)
+
+    def remember(self, digest: str, verdict: dict[str, Any]) -> None:
+        """Store a positive verdict (anything else is ignored); never raises."""
+        if self.directory is None or not _DIGEST.fullmatch(digest) or not _valid(verdict):
+            return
+        self.entries.pop(digest, None)
+        self.entries[digest] = verdict
+        while len(self.entries) > MAX_ENTRIES:
+            del self.entries[next(iter(self.entries))]
+        payload = json.dumps(self.entries, ensure_ascii=True, sort_keys=False).encode()
+        if len(payload) > MAX_FILE_SIZE:
+            return
+        temp = os.path.join(self.directory, f".{FILE_NAME}.{os.getpid()}")
+        with contextlib.suppress(OSError):
+            os.makedirs(self.directory, mode=0o755, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, payload)
+            finally:
+                os.close(fd)
+            os.rename(temp, os.path.join(self.directory, FILE_NAME))
+        with contextlib.suppress(OSError):
+            os.unlink(temp)  # (gone after a rename; left behind when the write failed)
+
+
+def _valid(verdict: Any) -> bool:
+    """A remembered verdict says the kernel boots and has no problems (nothing else is ever stored)."""
+    return (
+        isinstance(verdict, dict)
+        and verdict.get("bootable") is True
+        and (verdict.get("pv") is True or verdict.get("pvh") is True)
+        and verdict.get("problems") == []
+    )

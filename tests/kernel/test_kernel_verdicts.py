@@ -1,0 +1,160 @@
+"""Remembered kernel verdicts (kernel/verdicts.py): a bzImage found bootable is not decoded again on the
+next boot of the same bytes; nothing negative, nothing unverified and nothing outside the cache file
+is ever kept or read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kernel_samples import ElfSpec, bzimage_of, make_elf, newc
+
+from pvboot.boot import _remember_verdict
+from pvboot.kernel.verdicts import FILE_NAME, MAX_ENTRIES, VerdictCache
+from pvboot.outfiles import OutputFiles
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+GRUB_CFG = b"""set default=0
+set timeout=0
+menuentry 'Xen-capable' {
+\tlinux /boot/vmlinuz-xen root=/dev/xvda1 ro
+\tinitrd /boot/initrd.img
+}
+menuentry 'No Xen notes' {
+\tlinux /boot/vmlinuz-plain root=/dev/xvda1 ro
+}
+"""
+XEN_KERNEL = bzimage_of(make_elf(ElfSpec(pad=1 << 20)), "xz")
+PLAIN_KERNEL = bzimage_of(make_elf(ElfSpec(notes=[])), "xz")
+GOOD = {"format": "bzImage", "pv": True, "pvh": True, "bootable": True, "problems": [], "remembered": False}
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (shutil.which("mkfs.ext4") and shutil.which("sfdisk")):
+        pytest.skip("building images needs mkfs.ext4, sfdisk")
+    from diskbuild import Part, make_disk, put
+
+    work = tmp_path_factory.mktemp("verdicts")
+    tree = work / "tree"
+    put(tree, "/boot/grub/grub.cfg", GRUB_CFG)
+    put(tree, "/boot/vmlinuz-xen", XEN_KERNEL)
+    put(tree, "/boot/vmlinuz-plain", PLAIN_KERNEL)
+    put(tree, "/boot/initrd.img", newc({"init": b"#!/bin/sh\n"}))
+    return make_disk(work / "disk.img", [Part(tree)], "dos")
+
+
+def boot(disk: Path, cache: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(SRC), "PVBOOT_CACHE_DIR": cache}
+    argv = [sys.executable, "-m", "pvboot", "-q", "--output-format=json", f"--output-directory={out}", *extra]
+    argv.append(str(disk))
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_a_bootable_bzimage_is_decoded_once(disk: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = boot(disk, str(cache), tmp_path / "out")
+    assert first.returncode == 0, first.stderr
+    info = json.loads(first.stdout)["kernel_info"]
+    assert (info["format"], info["compression"], info["bootable"], info["remembered"]) == (
+        "bzImage", "xz", True, False
+    )  # fmt: skip
+    stored = json.loads((cache / FILE_NAME).read_text())
+    assert list(stored) == [digest(XEN_KERNEL)]  # keyed by the bytes' SHA-256, computed here
+    assert oct((cache / FILE_NAME).stat().st_mode & 0o777) == "0o644"
+
+    second = boot(disk, str(cache), tmp_path / "out", "--debug")
+    assert second.returncode == 0, second.stderr
+    doc = json.loads(second.stdout)
+    assert doc["kernel_info"]["remembered"] is True
+    assert "remembered from an earlier boot of the same bytes" in second.stderr
+    assert {k: v for k, v in doc["kernel_info"].items() if k != "remembered"} == {
+        k: v for k, v in info.items() if k != "remembered"
+    }
+    assert Path(doc["kernel"]).read_bytes() == XEN_KERNEL
+
+
+def test_a_refused_kernel_is_never_remembered(disk: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        proc = boot(disk, str(cache), tmp_path / "out", "--entry=1")
+        assert proc.returncode != 0
+        assert "without Xen ELF notes" in proc.stderr
+    assert not (cache / FILE_NAME).exists()
+
+
+def test_a_negative_verdict_planted_in_the_file_is_ignored(disk: Path, tmp_path: Path) -> None:
+    """Only positive verdicts are read back: a planted refusal cannot stop a good kernel's boot."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    planted = {**GOOD, "bootable": False, "pv": False, "pvh": False, "problems": ["planted"]}
+    (cache / FILE_NAME).write_text(json.dumps({digest(XEN_KERNEL): planted}))
+    proc = boot(disk, str(cache), tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kernel_info"]["remembered"] is False
+
+
+def test_off_and_broken_caches_change_nothing(disk: Path, tmp_path: Path) -> None:
+    for cache in ("none", ""):
+        proc = boot(disk, cache, tmp_path / "out")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["kernel_info"]["remembered"] is False
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / FILE_NAME).write_bytes(b"\x00{not json")
+    proc = boot(disk, str(broken), tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kernel_info"]["remembered"] is False
+    readonly = tmp_path / "file-not-dir"
+    readonly.write_text("")
+    proc = boot(disk, str(readonly), tmp_path / "out")  # cannot be created: the boot goes on
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_parent_keeps_only_what_its_own_copy_hashes_to(tmp_path: Path) -> None:
+    files = OutputFiles(str(tmp_path / "out"), True)
+    try:
+        os.write(files.fds["kernel"], b"the bytes the parent copied")
+        cache = VerdictCache(str(tmp_path / "cache"))
+        _remember_verdict(cache, digest(b"other bytes"), dict(GOOD), files)
+        assert not (tmp_path / "cache" / FILE_NAME).exists()
+        _remember_verdict(cache, digest(b"the bytes the parent copied"), {**GOOD, "remembered": True}, files)
+        assert not (tmp_path / "cache" / FILE_NAME).exists()  # (already remembered: nothing new)
+        _remember_verdict(cache, digest(b"the bytes the parent copied"), dict(GOOD), files)
+        assert list(json.loads((tmp_path / "cache" / FILE_NAME).read_text())) == [
+            digest(b"the bytes the parent copied")
+        ]
+    finally:
+        files.discard()
+
+
+def test_the_file_is_bounded_and_symlinks_are_not_followed(tmp_path: Path) -> None:
+    cache = VerdictCache(str(tmp_path))
+    for i in range(MAX_ENTRIES + 10):
+        cache.remember(digest(str(i).encode()), dict(GOOD))
+    kept = json.loads((tmp_path / FILE_NAME).read_text())
+    assert len(kept) == MAX_ENTRIES
+    assert digest(b"0") not in kept and digest(str(MAX_ENTRIES + 9).encode()) in kept  # oldest go first
+    assert VerdictCache.load(str(tmp_path)).entries == kept
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("precious")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / FILE_NAME).symlink_to(elsewhere)
+    assert VerdictCache.load(str(linked)).entries == {}  # not read through the link
+    VerdictCache(str(linked)).remember(digest(b"x"), dict(GOOD))
+    assert elsewhere.read_text() == "precious"  # replaced the link, did not write through it
+    assert not (linked / FILE_NAME).is_symlink()
