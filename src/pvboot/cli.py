@@ -35,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
             "Boot a Xen PV/PVH guest from its own disk: find the boot menu its distribution wrote, choose "
             "the entry real GRUB would boot, copy that kernel and initrd out and tell libxl."
         ),
-        epilog="Environment: PYGRUB_MAX_FILE_SIZE_MB caps the kernel and ramdisk size (default 128).",
+        epilog=(
+            "Environment: PYGRUB_MAX_FILE_SIZE_MB caps the kernel and ramdisk size (default 128). "
+            "PVBOOT_RUN_LOG names the run log (default /var/log/xen/pvboot.log; none: off). "
+            "PVBOOT_CACHE_DIR holds the verdicts on kernels already found bootable, so that a "
+            "compressed kernel is not decoded again on every boot (default /var/cache/pvboot; none: off). "
+            "PVBOOT_SANDBOX_USER is the user the reading process becomes when it cannot use a user "
+            "namespace (default nobody)."
+        ),
     )
     add = parser.add_argument
     add("image", metavar="DISK", help="the guest's disk: an image file (raw or qcow2) or a block device")
