@@ -61,6 +61,7 @@ class GuestSession:
         self.offset = offset
         self._disk: GuestDisk | None = None
         self._menu: tuple[FoundConfig, MenuSource] | None = None
+        self._load_error: GuestDataError | None = None
         self._console_boot: BootSpec | None = None
 
     @property
@@ -99,9 +100,17 @@ class GuestSession:
         return {"type": "inspect", "volumes": volumes, "configs": configs}
 
     def _loaded(self) -> tuple[FoundConfig, MenuSource]:
+        """The menu, read once per session; a failure is kept too (the same disk fails the same way,
+        and a config that spent its whole step budget must not spend it again for the next request)."""
+        if self._load_error is not None:
+            raise self._load_error
         if self._menu is None:
             view = GuestView(self.disk)
-            self._menu = load_menu(view, find_configs(self.disk), self.limits, trace.info)
+            try:
+                self._menu = load_menu(view, find_configs(self.disk), self.limits, trace.info)
+            except GuestDataError as exc:
+                self._load_error = exc
+                raise
         return self._menu
 
     def isconfig(self) -> dict[str, Any]:

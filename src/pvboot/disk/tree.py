@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
+from pvboot import budget
 from pvboot.disk.fsapi import FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
@@ -62,8 +63,11 @@ class FileTree:
         pending = _components(path)
         if len(pending) > self.limits.max_path_components:
             raise LimitError(f"path {self._name(path[:80])}: too many components")
+        charge = budget.current()  # a boot loader script's step budget pays for its walks
         while pending:
             name = pending.pop(0)
+            if charge is not None:
+                charge(1)
             if name == "..":
                 if len(stack) > 1:
                     stack.pop()

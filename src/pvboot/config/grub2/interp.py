@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from pvboot import budget
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 
 from .env import Env
@@ -286,7 +287,8 @@ class Interpreter(WordExpander):
             self._steps = 0
         self._running += 1
         try:
-            yield
+            with budget.charging(self.charge):  # path walks on the guest disk count as steps too
+                yield
         except RecursionError:
             raise self._too_deep() from None
         finally:
