@@ -148,7 +148,13 @@ def _start_child(
         else OutputFds(None, None)
     )
     session = GuestSession(
-        request.image, limits, fds, request.offset, kernel_check=request.kernel_check, verdicts=verdicts
+        request.image,
+        limits,
+        fds,
+        request.offset,
+        kernel_check=request.kernel_check,
+        verdicts=verdicts,
+        disk_format=request.disk_format,
     )
     conf = Confinement(
         address_space=limits.child_address_space,

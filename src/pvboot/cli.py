@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"where the kernel and ramdisk go ({DEFAULT_OUTPUT_DIRECTORY})",
     )
+    add(
+        "--format",
+        choices=("auto", "raw", "qcow2"),
+        default="auto",
+        help="the disk's format: auto (default) probes for qcow2 but follows a backing file only in "
+        "an image named *.qcow2; qcow2 follows backing files (next to the image); raw never probes",
+    )
     add("--offset", metavar="BYTES", type=int, help="the boot filesystem starts at this byte of the disk")
     add("--runas", metavar="UID", type=int, help="drop to this uid to read the disk; implies -q")
     add("--isconfig", action="store_true", help="DISK is a boot config file on the host: show what it boots")
@@ -107,6 +114,7 @@ def parse_args(argv: Sequence[str]) -> BootRequest:
         offset=ns.offset,
         runas=ns.runas,
         kernel_check=ns.kernel_check,
+        disk_format=None if ns.format == "auto" else ns.format,
         report=ns.report,
         run_log=ns.run_log,
     )

@@ -52,7 +52,9 @@ class GuestSession:
         offset: int | None = None,
         kernel_check: bool = True,
         verdicts: VerdictCache | None = None,
+        disk_format: str | None = None,
     ) -> None:
+        self.disk_format = disk_format  # --format: "raw", "qcow2", or None (probe)
         self.kernel_check = kernel_check
         self.verdicts = verdicts
         self.image = image
@@ -67,7 +69,7 @@ class GuestSession:
     @property
     def disk(self) -> GuestDisk:
         if self._disk is None:
-            self._disk = GuestDisk(self.image, self.limits, self.offset)
+            self._disk = GuestDisk(self.image, self.limits, self.offset, self.disk_format)
         return self._disk
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class BootRequest:
     offset: int | None = None
     runas: int | None = None
     kernel_check: bool = True  # --no-kernel-check turns it off
+    disk_format: str | None = None  # --format=raw|qcow2; None (auto): probe (container.open_container)
     report: bool = False  # --report
     run_log: str | None = None  # --run-log; None: $PVBOOT_RUN_LOG, else /var/log/xen/pvboot.log
     record: dict[str, Any] = field(default_factory=dict)  # entry/kernel/kernel_info, for the run log

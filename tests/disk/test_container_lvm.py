@@ -149,11 +149,17 @@ def test_qcow2_backing_chain(src: Path, tmp_path: Path) -> None:
     run("qemu-img", "create", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", top, "9M")
     run("qemu-io", "-c", "write -P 0x55 1M 64k", "-c", "write -P 0x66 6M 100k", top)
     with open_container(str(top), LIMITS) as c:
+        assert_matches_qemu(c, top)  # named *.qcow2: its backing chain is followed
+    renamed = tmp_path / "top.img"
+    shutil.copy(top, renamed)
+    with pytest.raises(GuestDataError, match="only with --format=qcow2"):
+        open_container(str(renamed), LIMITS)  # probed, neither named nor declared qcow2
+    with open_container(str(renamed), LIMITS, "qcow2") as c:
         assert_matches_qemu(c, top)
         plain = [h for h, _ in c.host_ranges(0, c.size) if h is not None]
         assert plain, "the overlay's own clusters are plain in its host file"
     with pytest.raises(LimitError, match="depth: 2"):
-        open_container(str(top), Limits(max_backing_depth=1))
+        open_container(str(top), Limits(max_backing_depth=1), "qcow2")
 
 
 @needs_qemu
@@ -162,9 +168,9 @@ def test_backing_depth_limit(tmp_path: Path) -> None:
     for i in range(1, 4):
         run("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", f"l{i - 1}.qcow2", "-F", "qcow2",
             tmp_path / f"l{i}.qcow2", "1M")  # fmt: skip
-    open_container(str(tmp_path / "l3.qcow2"), Limits(max_backing_depth=3)).close()
+    open_container(str(tmp_path / "l3.qcow2"), Limits(max_backing_depth=3), "qcow2").close()
     with pytest.raises(LimitError, match="depth"):
-        open_container(str(tmp_path / "l3.qcow2"), Limits(max_backing_depth=2))
+        open_container(str(tmp_path / "l3.qcow2"), Limits(max_backing_depth=2), "qcow2")
 
 
 def _with_backing(tmp_path: Path, name: str, fmt: str = "raw") -> str:
@@ -200,7 +206,7 @@ def test_backing_file_refused(tmp_path: Path, name: str, fmt: str, message: str)
     os.mkfifo(box / "fifo")
     started = time.monotonic()
     with pytest.raises(GuestDataError, match=message):
-        open_container(_with_backing(box, name, fmt), LIMITS)
+        open_container(_with_backing(box, name, fmt), LIMITS, "qcow2")
     assert time.monotonic() - started < 5
 
 
@@ -210,7 +216,7 @@ def test_backing_loop_of_two(tmp_path: Path) -> None:
         run("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", f"{b}.qcow2", "-F", "qcow2",
             tmp_path / f"{a}.qcow2", "1M")  # fmt: skip
     with pytest.raises(GuestDataError, match="loops"):
-        open_container(str(tmp_path / "a.qcow2"), LIMITS)
+        open_container(str(tmp_path / "a.qcow2"), LIMITS, "qcow2")
 
 
 HEADER_PATCHES = [

@@ -220,9 +220,18 @@ class _L2Table:
         return 0  # extended L2 entries are refused in _parse_header
 
 
-def _qcow2_layer(host: _HostFile, limits: Limits, seen: set[tuple[int, int]], depth: int) -> _Qcow2Layer:
+def _qcow2_layer(
+    host: _HostFile, limits: Limits, seen: set[tuple[int, int]], depth: int, follow_backing: bool = True
+) -> _Qcow2Layer:
     header = _parse_header(host, limits)
     backing: _HostFile | _Qcow2Layer | None = None
+    if header.backing_name and not follow_backing:
+        shown = header.backing_name[:64].decode("utf-8", "replace")
+        raise GuestDataError(
+            f"{host.path}: a qcow2 header naming a backing file ({shown!r}) in an image not named "
+            "*.qcow2: pvboot follows it only with --format=qcow2 (a guest can write such a header "
+            "into its own raw disk to reach another guest's; --format=raw reads the disk as raw)"
+        )
     if header.backing_name:
         backing = _open_backing(host, header, limits, seen, depth + 1)
     try:
@@ -413,12 +422,19 @@ class Container:
         self.close()
 
 
+QCOW2_NAMES = (".qcow2", ".qcow")  # image names that declare qcow2 as --format=qcow2 does
+
+
 def open_container(path: str, limits: Limits, fmt: str | None = None) -> Container:
     """Open the disk image at `path` (trusted: the admin named it) read-only.
 
-    `fmt` "raw" or "qcow2" is the format the admin declared; None probes the qcow2 magic. Pass "raw"
-    whenever the disk is known to be raw: a probed guest could write a qcow2 header into its own raw disk
-    and so name a sibling image (another guest's disk?) as its backing file.
+    `fmt` "raw" or "qcow2" is the format the admin declared; None probes the qcow2 magic. A guest can
+    write a qcow2 header into its own raw disk (into the MBR's boot code, say) and so name a sibling
+    image, another guest's disk, as its backing file, whose files pvboot would then boot or copy into
+    the guest. So a probed qcow2 has its backing chain followed only when the admin's own name for the
+    image says qcow2 (`*.qcow2`, `*.qcow`) or `--format=qcow2` declares it; a probed qcow2 without a
+    backing file holds nothing but the guest's own bytes. (libxl hands a bootloader either a raw file
+    or a device it attached, so a real qcow2 file only comes from an admin or a control plane.)
     """
     if fmt not in (None, "raw", "qcow2"):
         raise UsageError(f"unsupported disk format {fmt!r} (raw or qcow2)")
@@ -433,7 +449,8 @@ def open_container(path: str, limits: Limits, fmt: str | None = None) -> Contain
         if fmt == "raw" or not is_qcow2:
             raw = cast(BinaryIO, open(host.fd, "rb", closefd=False))  # noqa: SIM115 - closed with host
             return Container(host, "raw", raw, host.size, None)
-        layer = _qcow2_layer(host, limits, {host.identity}, 0)
+        declared = fmt == "qcow2" or path.lower().endswith(QCOW2_NAMES)
+        layer = _qcow2_layer(host, limits, {host.identity}, 0, follow_backing=declared)
         return Container(host, "qcow2", cast(BinaryIO, layer.stream), layer.size, layer)
     except BaseException:
         host.close()

@@ -116,10 +116,12 @@ class Volume:
 class GuestDisk:
     """An opened guest image: its container and the volumes on it."""
 
-    def __init__(self, path: str, limits: Limits, offset: int | None = None) -> None:
+    def __init__(
+        self, path: str, limits: Limits, offset: int | None = None, fmt: str | None = None
+    ) -> None:
         self.path = path
         self.limits = limits
-        self.container: Container = open_container(path, limits)
+        self.container: Container = open_container(path, limits, fmt)  # fmt: --format (None: probe)
         self.volumes: list[Volume] = []
         try:
             self._scan(offset)
