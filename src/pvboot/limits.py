@@ -41,7 +41,7 @@ class Limits:
     child_address_space: int = 512 * MIB  # test layouts peak under 48 MiB; qcow2 L2 cache: 32 MiB a layer
     child_cpu_seconds: int = 120
     # per request to the reading process; the backstop that bounds a run when every other limit holds but
-    # each step is slow (path walks are steps too: a `search --file` loop spends max_steps in ~3 s)
+    # each step is slow (path walks are steps too: a `search --file` loop spends max_steps in ~1 s)
     wall_timeout: float = 25.0
 
     @classmethod

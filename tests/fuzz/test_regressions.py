@@ -174,9 +174,9 @@ def test_regression_config_symlink_hops_named(tmp_path: Path) -> None:
 
 def test_regression_config_steps_bound_disk_work(tmp_path: Path) -> None:
     """1M commands of `search --file` through 38 symlink hops took ~20 s (CLI: 22.6 s; past 25 s the
-    wall-clock limit ended it) when only commands were charged. Every path component walked is a step
-    now (pvboot.budget), so max_steps alone bounds such a config to a few seconds, and the next request
-    of the session fails at once with the same error. Checked in-process with a 4 s budget."""
+    wall-clock limit ended it) when only commands were charged. Every path component walked costs four
+    steps now (pvboot.budget), so max_steps alone bounds such a config to about a second, and the next
+    request of the session fails at once with the same error. Checked in-process with a 4 s budget."""
     loops = "".join(f"for v{i} in 0 1 2 3 4 5 6 7 8 9; do\n" for i in range(6))
     config = loops + "search --set=root --file /boot" + "/d" * 38 + "/x\n" + "done\n" * 6
     guest = Guest(files={"/boot/vmlinuz": KERNEL, "/boot/grub/grub.cfg": config}, links={"/boot/d": "."})

@@ -67,7 +67,7 @@ class FileTree:
         while pending:
             name = pending.pop(0)
             if charge is not None:
-                charge(1)
+                charge(budget.PATH_COMPONENT_STEPS)
             if name == "..":
                 if len(stack) > 1:
                     stack.pop()
