@@ -125,3 +125,50 @@ def test_isconfig_prints_what_a_host_config_boots() -> None:
     assert "  kernel: /boot/vmlinuz-6.1.0-10-amd64" in lines
     assert "  initrd: /boot/initrd.img-6.1.0-10-amd64" in lines
     assert f"  args: root=UUID={U} ro quiet" in lines
+
+
+PBKDF2 = "grub.pbkdf2.sha512.10000." + "AB" * 64 + "." + "CD" * 64
+GRUB2_PASSWORDS = f"""set superusers="root"
+password_pbkdf2 root {PBKDF2}
+password alice plain-s3cret
+menuentry 'Locked' --users alice {{
+\tlinux /boot/vmlinuz ro
+}}
+"""
+LEGACY_PASSWORDS = """default 0
+password --md5 $1$saltsalt$0123456789abcdefghijkl
+title Locked
+\tlock
+\tpassword legacy-s3cret
+\tkernel /boot/vmlinuz ro
+"""
+
+
+@pytest.mark.parametrize(
+    ("config_path", "config", "secrets", "expected"),
+    [
+        ("/boot/grub/grub.cfg", GRUB2_PASSWORDS, [PBKDF2, "plain-s3cret"],
+         {"root": ["pbkdf2", "<redacted>"], "alice": ["plain", "<redacted>"]}),
+        ("/boot/grub/menu.lst", LEGACY_PASSWORDS, ["$1$saltsalt$", "legacy-s3cret"],
+         {"legacy": ["md5crypt", "<redacted>"]}),
+    ],
+)  # fmt: skip
+def test_list_json_never_prints_password_secrets(
+    tmp_path: Path, config_path: str, config: str, secrets: list[str], expected: dict[str, list[str]]
+) -> None:
+    """-l's JSON says who can unlock a protected menu and how, never the secret or its hash: listings end
+    up in control planes' logs (the console gets the secrets through its own channel)."""
+    from diskbuild import Part, make_disk, put
+
+    tree = tmp_path / "tree"
+    put(tree, "/boot/vmlinuz", marker_kernel("/boot/vmlinuz"))
+    put(tree, config_path, config.encode())
+    disk = make_disk(tmp_path / "disk.img", [Part(tree)], "dos")
+    proc = pvboot("-l", "--output-format=json", str(disk))
+    assert proc.returncode == 0, proc.stderr
+    for secret in secrets:
+        assert secret.encode() not in proc.stdout
+    menu = json.loads(proc.stdout)["menu"]
+    assert {user: menu["passwords"][user] for user in expected} == expected
+    for rule in menu.get("entry_auth", {}).values():
+        assert rule.get("password", ["", "<redacted>"])[1] == "<redacted>"

@@ -46,12 +46,38 @@ def _entries(entries: list[dict[str, Any]], prefix: str, default: list[int], out
             out.append(f"        not PV-bootable: {clean(desc)}{'; ' + clean(why[-1]) if why else ''}")
 
 
+REDACTED = "<redacted>"
+
+
+def _redacted(secret: Any) -> Any:
+    """[kind, secret] as [kind, REDACTED]: whether and how an entry is protected, never the secret."""
+    if isinstance(secret, list) and len(secret) == 2:
+        return [secret[0], REDACTED]
+    return secret
+
+
+def without_secrets(menu: dict[str, Any]) -> dict[str, Any]:
+    """The menu reply for print-out: password secrets (plain text or hashes) replaced by REDACTED.
+    A listing ends up in control planes' logs; the console, which needs them, gets the reply itself."""
+    out = {k: v for k, v in menu.items() if k != "type"}
+    if isinstance(out.get("passwords"), dict):
+        out["passwords"] = {user: _redacted(secret) for user, secret in out["passwords"].items()}
+    if isinstance(out.get("entry_auth"), dict):
+        out["entry_auth"] = {
+            key: {**rule, "password": _redacted(rule["password"])}
+            if isinstance(rule, dict) and "password" in rule
+            else rule
+            for key, rule in out["entry_auth"].items()
+        }
+    return out
+
+
 def render(found: dict[str, Any], menu: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         doc = {
             "volumes": found.get("volumes", []),
             "configs": found.get("configs", []),
-            "menu": {k: v for k, v in menu.items() if k != "type"},
+            "menu": without_secrets(menu),
         }
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
     default = menu.get("default", {})
