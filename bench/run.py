@@ -19,6 +19,8 @@ median CPU time and the peak RSS of each case:
 * `-l` on a disk whose grub.cfg has 100 entries;
 * 32 concurrent runs on 32 copies of the ext4 disk against one run (and 32 concurrent floors);
 * a 1 GiB initrd (peak RSS must not grow with the file);
+* when this host has a distribution kernel (a bzImage in /boot): the ext4 disk with that kernel, booted
+  with the kernel check decoding it and with its verdict remembered (kernel/verdicts.py), and by pygrub;
 * with --baseline SRC, another pvboot source tree in the same rounds (before/after).
 
 Then where pvboot's time goes: imports by origin (-X importtime) and the median duration of each stage.
@@ -199,6 +201,22 @@ class Images:
     storm: list[Path]
     big: Path | None
     big_sha: str | None
+    real: Path | None = None  # ext4-mbr with this host's own distribution kernel (a bzImage)
+    real_sha: str | None = None
+
+
+def host_kernel() -> Path | None:
+    """This host's newest distribution kernel, when it is a bzImage (the kernel check decodes those)."""
+    candidates = sorted(Path("/boot").glob("vmlinuz-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(0x210)
+        except OSError:
+            continue
+        if head[0x202:0x206] == b"HdrS":
+            return path
+    return None
 
 
 def build(work: Path, big: bool, storm: int) -> Images:
@@ -235,7 +253,18 @@ def build(work: Path, big: bool, storm: int) -> Images:
         big_sha = write_random(big_tree / INITRD.lstrip("/"), BIG_INITRD_SIZE, compressible=False)
         big_disk = step("big-1g", lambda: ext4_mbr(big_tree, work / "big-1g", BIG_INITRD_SIZE + 256 * MIB))
         shutil.rmtree(big_tree)
-    return Images(tree, layouts, list100, copies, big_disk, big_sha)
+    real_disk, real_sha = None, None
+    real_kernel = host_kernel()
+    if real_kernel is not None:
+        real_tree = work / "tree-real"
+        (real_tree / "boot" / "grub").mkdir(parents=True)
+        (real_tree / "boot" / "grub" / "grub.cfg").write_text(grub_cfg([KVER]))
+        shutil.copyfile(real_kernel, real_tree / KERNEL.lstrip("/"))
+        shutil.copyfile(tree.root / INITRD.lstrip("/"), real_tree / INITRD.lstrip("/"))
+        real_sha = sha256(real_tree / KERNEL.lstrip("/"))
+        real_disk = step("real-kernel", lambda: ext4_mbr(real_tree, work / "real-kernel", 128 * MIB))
+        shutil.rmtree(real_tree)
+    return Images(tree, layouts, list100, copies, big_disk, big_sha, real_disk, real_sha)
 
 
 # -- running -----------------------------------------------------------------------------------------
@@ -300,6 +329,8 @@ class Runner:
         self.env = dict(os.environ)
         self.env.pop("PYGRUB_MAX_FILE_SIZE_MB", None)
         self.env["PYTHONPATH"] = self.installed(src, "src")
+        self.env["PVBOOT_CACHE_DIR"] = "none"  # no verdict remembered from other runs (the real-kernel
+        self.env["PVBOOT_RUN_LOG"] = "none"  # case sets its own); no run log appended
         self.out = work / "out"
 
     def installed(self, src: Path, name: str) -> str:
@@ -598,6 +629,8 @@ def main() -> int:
             [Path(p) for p in data["storm"]],
             Path(data["big"]) if data["big"] else None,
             data["big_sha"],
+            Path(data["real"]) if data.get("real") else None,
+            data.get("real_sha"),
         )
         if images.big is None and not args.no_big:
             ap.error("the kept images have no 1 GiB image: run without --reuse, or add --no-big")
@@ -610,6 +643,7 @@ def main() -> int:
             "initrd_sha": images.tree.initrd_sha, "layouts": {k: str(v) for k, v in images.layouts.items()},
             "list100": str(images.list100), "storm": [str(p) for p in images.storm],
             "big": str(images.big) if images.big else None, "big_sha": images.big_sha,
+            "real": str(images.real) if images.real else None, "real_sha": images.real_sha,
         }))  # fmt: skip
     try:
         return bench(args, work, images)
@@ -661,6 +695,19 @@ def bench(args: argparse.Namespace, work: Path, images: Images) -> int:
             base[n] = Case(f"baseline {n}", pvboot_argv(args.python, images.layouts[n]), boot_check, base_env)
         base["-l"] = Case("baseline -l", list_pv.argv, check_list(100), base_env)
         cases += base.values()
+    real: dict[str, Case] = {}
+    if images.real is not None and images.real_sha is not None:
+        real_check = check_boot(images.real_sha, tree.initrd_sha)
+        remembered = {"PVBOOT_CACHE_DIR": str(work / "verdicts")}  # filled by the warm-up round
+        shutil.rmtree(work / "verdicts", ignore_errors=True)
+        real_argv = pvboot_argv(args.python, images.real)
+        real["decoded"] = Case("pvboot real kernel, decoded", real_argv, real_check)
+        real["remembered"] = Case(
+            "pvboot real kernel, remembered", real_argv, real_check, remembered
+        )
+        if have_pygrub:
+            real["pygrub"] = Case("pygrub real kernel", pygrub_argv(images.real), real_check)
+        cases += real.values()
 
     print(f"{len(cases)} cases x {args.reps} alternating rounds ...", file=sys.stderr)
     for case in cases:  # warm-up: byte-code and page cache; the output is checked, not timed
@@ -730,6 +777,8 @@ def bench(args: argparse.Namespace, work: Path, images: Images) -> int:
         print(row(case.name, case))
     if big is not None:
         print(row("pvboot, 1 GiB initrd", big))
+    for case in real.values():
+        print(row(case.name, case))
     for name, text in imports.items():
         print(f"  imports of one pvboot {name} run (-X importtime, which inflates them): {text}")
     if stages:
@@ -771,6 +820,12 @@ def bench(args: argparse.Namespace, work: Path, images: Images) -> int:
         print(f"    pvboot {name:<10} / baseline:         {trio(now, case, ratio, '{:6.2f}')}")
     if have_pygrub:
         print(f"    -l, 100 entries: pvboot / pygrub:      {trio(list_pv, list_py, ratio, '{:6.2f}')}")
+    if "remembered" in real:
+        text = trio(real["remembered"], real["decoded"], ratio, "{:6.2f}")
+        print(f"    real kernel: remembered / decoded:     {text}")
+        if "pygrub" in real and real["pygrub"].samples:
+            text = trio(real["remembered"], real["pygrub"], ratio, "{:6.2f}")
+            print(f"    real kernel: remembered / pygrub:      {text}")
     if storm.median and one.median and storm_floor.median and one_floor.median:
         print(f"    {STORM} concurrent / one: pvboot {storm.median / one.median:5.2f}, floor "
               f"{storm_floor.median / one_floor.median:5.2f} ({os.cpu_count()} CPUs: {STORM} runs cannot "
