@@ -20,7 +20,7 @@ _CHARGE: ContextVar[Callable[[int], None] | None] = ContextVar("pvboot_budget", 
 
 @contextlib.contextmanager
 def charging(charge: Callable[[int], None]) -> Iterator[None]:
-    """While inside, work() reports to `charge` (which raises when the budget is spent)."""
+    """While inside, current() is `charge` (which raises when the budget is spent)."""
     token = _CHARGE.set(charge)
     try:
         yield

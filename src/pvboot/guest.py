@@ -94,10 +94,10 @@ class GuestSession:
         found = find_configs(self.disk)
         configs = [c.to_json() for c in found]
         if facts:
+            from pvboot.report import config_facts  # (--report only: keeps the boot path lean)
+
             for doc, cfg in zip(configs, found, strict=True):
                 tree = self.disk.volume(cfg.volume).tree()
-                from pvboot.report import config_facts  # (--report only: keeps the boot path lean)
-
                 doc.update(config_facts(tree, cfg.path, self.limits.max_config_size))
         return {"type": "inspect", "volumes": volumes, "configs": configs}
 

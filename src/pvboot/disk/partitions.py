@@ -33,13 +33,13 @@ class Partition:
     guid: str | None = None  # GPT: the partition's unique GUID
 
 
-
 def guid_text(raw: bytes) -> str:
     """A GPT GUID (mixed-endian on disk) as text, as uuid.UUID(bytes_le=raw) prints it; without the
     uuid module, whose import (with platform's) costs every boot a few milliseconds."""
     a, b, c = struct.unpack_from("<IHH", raw)
     tail = raw[8:16].hex()
     return f"{a:08x}-{b:04x}-{c:04x}-{tail[:4]}-{tail[4:]}"
+
 
 def _read_at(stream: BinaryIO, offset: int, size: int) -> bytes:
     stream.seek(offset)

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -35,7 +36,8 @@ MAX_ENTRIES = 256
 MAX_FILE_SIZE = 4 << 20
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-DECODED_FORMATS = (b"HdrS", b"\x1f\x8b")  # bzImage (its payload is decoded), a gzip'd Image
+BZIMAGE_MAGIC = b"HdrS"  # at 0x202: a bzImage, whose payload the check decodes
+GZIP_MAGIC = b"\x1f\x8b"  # a gzip'd Image (arm64 Image.gz), decoded as a whole
 
 
 def cache_dir() -> str | None:
@@ -46,7 +48,7 @@ def cache_dir() -> str | None:
 
 def needs_decoding(head: bytes) -> bool:
     """Whether checking a kernel starting with `head` (its first 4 KiB) means decompressing it."""
-    return head[0x202:0x206] == DECODED_FORMATS[0] or head[:2] == DECODED_FORMATS[1]
+    return head[0x202:0x206] == BZIMAGE_MAGIC or head[:2] == GZIP_MAGIC
 
 
 def file_digest(chunks: Iterator[bytes]) -> str:
@@ -92,10 +94,11 @@ class VerdictCache:
         if directory is None:
             return cls(None)
         entries: dict[str, dict[str, Any]] = {}
-        with contextlib.suppress(OSError, ValueError):
-            fd = os.open(os.path.join(directory, FILE_NAME), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with contextlib.suppress(OSError, ValueError, RecursionError):
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(os.path.join(directory, FILE_NAME), flags)
             try:
-                data = os.read(fd, MAX_FILE_SIZE + 1)
+                data = os.read(fd, MAX_FILE_SIZE + 1) if stat.S_ISREG(os.fstat(fd).st_mode) else b"{}"
             finally:
                 os.close(fd)
             doc = json.loads(data) if len(data) <= MAX_FILE_SIZE else {}
