@@ -7,6 +7,7 @@ APT_PACKAGES=(
   e2fsprogs xfsprogs btrfs-progs dosfstools mtools xorriso lvm2 qemu-utils fdisk util-linux
   tmux xen-utils-4.17 grub-emu grub-common grub-pc-bin
   strace libseccomp2 lzop lz4 cpio
+  python3-libfdt
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
