@@ -136,7 +136,7 @@ def test_cli_timeout_leaves_no_files_and_no_process(looping_disk: Path, tmp_path
 
 
 PARENT = """
-import sys, time
+import os, signal, sys, time
 from pvboot.sandbox.child import Child, Confinement
 
 def spin(channel):
@@ -147,6 +147,9 @@ def spin(channel):
 conf = Confinement(address_space=512 << 20, cpu_seconds=60, file_size=1 << 20, image=sys.argv[1])
 child = Child(spin, conf)
 child.channel.send({"op": "spin"})
+if len(sys.argv) > 2:  # die by SIGKILL this many seconds after the fork
+    time.sleep(float(sys.argv[2]))
+    os.kill(os.getpid(), signal.SIGKILL)
 print(child.pid, flush=True)
 time.sleep(600)
 """
@@ -172,23 +175,6 @@ def test_a_killed_parent_takes_the_child_with_it(tmp_path: Path) -> None:
     assert not wait_gone(marker), "the child outlived a killed parent"
 
 
-EARLY_DEATH = """
-import os, signal, sys, time
-from pvboot.sandbox.child import Child, Confinement
-
-def spin(channel):
-    channel.recv()
-    while True:
-        pass
-
-conf = Confinement(address_space=512 << 20, cpu_seconds=60, file_size=1 << 20, image=sys.argv[1])
-child = Child(spin, conf)
-child.channel.send({"op": "spin"})
-time.sleep(float(sys.argv[2]))
-os.kill(os.getpid(), signal.SIGKILL)
-"""
-
-
 @pytest.mark.parametrize("delay", [0.0, 0.001, 0.003, 0.006, 0.01, 0.02, 0.04])
 def test_a_parent_killed_while_the_child_confines_itself_takes_it_too(tmp_path: Path, delay: float) -> None:
     """The parent dies while the child is still between fork and arming PR_SET_PDEATHSIG (whose
@@ -197,6 +183,6 @@ def test_a_parent_killed_while_the_child_confines_itself_takes_it_too(tmp_path: 
     image.write_bytes(bytes(4096))
     marker = str(uuid.uuid4())
     env = {**os.environ, "PYTHONPATH": SRC, "PVBOOT_TEST_MARKER": marker}
-    proc = subprocess.run([sys.executable, "-c", EARLY_DEATH, str(image), str(delay)], env=env, check=False)
+    proc = subprocess.run([sys.executable, "-c", PARENT, str(image), str(delay)], env=env, check=False)
     assert proc.returncode == -9
     assert not wait_gone(marker), "the child outlived a parent killed early"

@@ -362,33 +362,39 @@ def parse_guest_info(text: str, parms: XenParms) -> None:
         parms.virt_hypercall = (parms.virt_hypercall + parms.virt_base) & MASK64
 
 
+class _NoteScan:
+    """Xen notes read from ELF regions into one XenParms (elf_xen_parse's two passes: segments, then
+    sections), sharing the note counter."""
+
+    def __init__(self, blob: Blob, elf: Elf, limits: KernelLimits, parms: XenParms) -> None:
+        self.blob, self.elf, self.limits, self.parms = blob, elf, limits, parms
+        self.counter = [0]
+
+    def regions(self, regions: list[tuple[int, int]], what: str, source: str) -> int | None:
+        """How many Xen notes `regions` ((offset, size) pairs) hold; None when one ends the search."""
+        found = 0
+        for offset, size in regions:
+            data = _read_region(self.blob, offset, size, self.limits, what)
+            got = parse_notes(self.elf, data, self.parms, self.counter, self.limits)
+            if got < 0:
+                return None
+            if got:
+                self.parms.source = self.parms.source or source
+            found += got
+        return found
+
+
 def read_xen_parms(blob: Blob, elf: Elf, limits: KernelLimits, pv: bool) -> XenParms:
     """elf_xen_parse's note search, for a PV (`pv`) or a PVH guest."""
     parms = XenParms()
-    counter = [0]
-    found = 0
-    for offset, size in sorted(elf.note_segments):
-        data = _read_region(blob, offset, size, limits, "ELF note segment")
-        got = parse_notes(elf, data, parms, counter, limits)
-        if got < 0:
-            return parms
-        if got:
-            parms.source = parms.source or "PT_NOTE"
-        found += got
-    if found:
+    scan = _NoteScan(blob, elf, limits, parms)
+    found = scan.regions(sorted(elf.note_segments), "ELF note segment", "PT_NOTE")
+    if found is None or found:
         return parms
     sections = _sections(blob, elf, limits)
-    for _name, stype, offset, size in sections[1:]:
-        if stype != SHT_NOTE:
-            continue
-        data = _read_region(blob, offset, size, limits, "ELF note section")
-        got = parse_notes(elf, data, parms, counter, limits)
-        if got < 0:
-            return parms
-        if got:
-            parms.source = parms.source or "SHT_NOTE"
-        found += got
-    if found or not pv or not sections:
+    notes = [(offset, size) for _name, stype, offset, size in sections[1:] if stype == SHT_NOTE]
+    found = scan.regions(notes, "ELF note section", "SHT_NOTE")
+    if found is None or found or not pv or not sections:
         return parms
     if not 0 < elf.shstrndx < len(sections):
         return parms
