@@ -261,7 +261,7 @@ def build(work: Path, big: bool, storm: int) -> Images:
         (real_tree / "boot" / "grub" / "grub.cfg").write_text(grub_cfg([KVER]))
         shutil.copyfile(real_kernel, real_tree / KERNEL.lstrip("/"))
         shutil.copyfile(tree.root / INITRD.lstrip("/"), real_tree / INITRD.lstrip("/"))
-        real_sha = sha256(real_tree / KERNEL.lstrip("/"))
+        real_sha = L.sha256_file(real_tree / KERNEL.lstrip("/"))
         real_disk = step("real-kernel", lambda: ext4_mbr(real_tree, work / "real-kernel", 128 * MIB))
         shutil.rmtree(real_tree)
     return Images(tree, layouts, list100, copies, big_disk, big_sha, real_disk, real_sha)
@@ -390,23 +390,15 @@ class Runner:
         return Sample(wall, cpu, rss), error
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 * MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_boot(kernel_sha: str, initrd_sha: str) -> Callable[[Path, bytes], str | None]:
     def check(out: Path, _stdout: bytes) -> str | None:
         answer = (out / "answer").read_bytes()
         fields = dict(item.decode().partition(" ")[::2] for item in answer.split(b"\0") if item)
         if "kernel" not in fields or "ramdisk" not in fields:
             return f"unexpected answer {answer[:200]!r}"
-        if sha256(Path(fields["kernel"])) != kernel_sha:
+        if L.sha256_file(Path(fields["kernel"])) != kernel_sha:
             return "the kernel copy differs from the original"
-        if sha256(Path(fields["ramdisk"])) != initrd_sha:
+        if L.sha256_file(Path(fields["ramdisk"])) != initrd_sha:
             return "the ramdisk copy differs from the original"
         return None
 
@@ -415,7 +407,7 @@ def check_boot(kernel_sha: str, initrd_sha: str) -> Callable[[Path, bytes], str 
 
 def check_floor(kernel_sha: str, initrd_sha: str) -> Callable[[Path, bytes], str | None]:
     def check(out: Path, _stdout: bytes) -> str | None:
-        if sha256(out / "k") != kernel_sha or sha256(out / "r") != initrd_sha:
+        if L.sha256_file(out / "k") != kernel_sha or L.sha256_file(out / "r") != initrd_sha:
             return "cat's copies differ"
         return None
 

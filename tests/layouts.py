@@ -68,6 +68,15 @@ def run(*cmd: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, st
     return proc.stdout
 
 
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in bounded chunks (outputs can be a GiB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def random_payload(size: int) -> bytes:
     """Random bytes in alternating 256 KiB runs of base64-encoded and raw randomness.
 

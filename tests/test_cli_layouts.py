@@ -7,7 +7,6 @@ tree (never against anything pvboot wrote).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from layouts import INITRD, INITRD_LINK, KERNEL, KERNEL_LINK, LAYOUTS
+from layouts import INITRD, INITRD_LINK, KERNEL, KERNEL_LINK, LAYOUTS, sha256_file
 
 if TYPE_CHECKING:
     from conftest import LayoutImages, PvbootRunner
@@ -34,10 +33,6 @@ CASES = [
     for via, kernel, ramdisk in (("files", KERNEL, INITRD), ("symlinks", KERNEL_LINK, INITRD_LINK))
     if via == "files" or layout.symlinks
 ]
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def boot_argv(
@@ -75,8 +70,8 @@ def assert_booted(
     assert proc.stderr == b"" and proc.stdout == b"", (proc.stdout, proc.stderr)
     kfile, rfile = output_files(out_dir)
     assert answer.read_bytes() == f"kernel {kfile}\0ramdisk {rfile}\0args {ARGS}\0\0".encode()
-    assert sha256(kfile) == digests[kernel]
-    assert sha256(rfile) == digests[ramdisk]
+    assert sha256_file(kfile) == digests[kernel]
+    assert sha256_file(rfile) == digests[ramdisk]
 
 
 @pytest.mark.parametrize(("layout", "kernel", "ramdisk"), CASES)
@@ -122,7 +117,7 @@ def test_stdout_matches_pygrub(
     assert ours.stderr == b""
     py_files, pv_files = output_files(py_dir), output_files(pv_dir)
     for py_file, pv_file, path in zip(py_files, pv_files, (KERNEL, INITRD), strict=True):
-        assert sha256(py_file) == sha256(pv_file) == digests[path]
+        assert sha256_file(py_file) == sha256_file(pv_file) == digests[path]
     assert ours.stdout == _substitute(theirs.stdout, dict(zip(py_files, pv_files, strict=True)))
 
 

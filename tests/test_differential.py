@@ -38,7 +38,7 @@ from differential.generate import program
 from differential.grub_emu import GrubEmu, loader_cmdline, parse, unavailable
 from differential.harness import Case, build, compare
 from diskbuild import Part, make_disk, put
-from test_corpus import CORPUS, XEN_EXAMPLES, U, populate
+from test_corpus import CORPUS, XEN_EXAMPLES, debian_case, populate
 
 _WHY = unavailable()
 needs_emu = pytest.mark.skipif(_WHY is not None, reason=_WHY or "")
@@ -66,14 +66,7 @@ DEBIAN_VARIANTS = sorted(
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="needs ../shared/corpus")
 @pytest.mark.parametrize("variant", DEBIAN_VARIANTS)
 def test_corpus_debian12(emu: GrubEmu, tmp_path: Path, variant: str) -> None:
-    src = CORPUS / "debian12-grub-mkconfig" / variant
-    tree = tmp_path / "tree"
-    config = (src / "grub.cfg").read_text()
-    put(tree, "/boot/grub/grub.cfg", config.encode())
-    if (src / "grubenv").exists():
-        put(tree, "/boot/grub/grubenv", (src / "grubenv").read_bytes())
-    populate(tree, config)
-    image = make_disk(tmp_path / "disk.img", [Part(tree, uuid=U)], "dos")
+    image = debian_case(tmp_path, variant)
     grub = compare(emu, image, tmp_path)
     assert grub.outcome == ("multiboot" if variant == "xen-title" else "linux")
 

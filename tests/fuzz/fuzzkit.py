@@ -33,7 +33,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from layouts import sha256_file
+
 SRC = Path(__file__).resolve().parents[2] / "src"
+
 MIB = 1 << 20
 GIB = 1 << 30
 WALL_CAP = 30.0  # seconds: what the issue allows one run
@@ -378,14 +381,6 @@ def cli_violations(
         if res.stdout:
             bad.append(f"stdout after a failure: {res.stdout[:200]!r}")
     return bad
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- mutations ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from layouts import INITRD, KERNEL, LAYOUTS, MIB, mkext, partition, sparse_file
+from layouts import INITRD, KERNEL, LAYOUTS, MIB, mkext, partition, sha256_file, sparse_file
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.disk.tree import FileTree
 from pvboot.disk.volumes import GuestDisk
@@ -46,14 +46,6 @@ FORCED = {
     "sendfile": (SENDFILE,),
     "stream": (STREAM,),
 }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(4 * MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Spy:
