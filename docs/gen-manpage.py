@@ -136,15 +136,50 @@ reads the disk as that user and shows no menu; the disk image must be readable b
 .PP
 Installed as \fI/usr/lib/xen\-4.17/bin/pygrub\fR (or linked there), pvboot serves unmodified
 \fBbootloader = "pygrub"\fR configurations: every pygrub option keeps its meaning.
+A PVH guest (\fBtype = "pvh"\fR) uses the same call: libxl does not tell the bootloader the guest's
+type, so pvboot accepts a kernel that can start as PV or as PVH and says which in its JSON answer
+(\fBkernel_info.modes\fR).
+.SH "USE WITH XAPI (XCP\-NG, XENSERVER)"
+Installed as \fBpygrub\fR (\fI/usr/libexec/xen/bin/pygrub\fR), pvboot serves XAPI, whose xenopsd runs
+.PP
+.nf
+.RS
+pygrub \-\-output\-format=simple \-q \-\-runas=UID [PV\-bootloader\-args] DISK
+.RE
+.fi
+.PP
+on a \fIroot:disk\fR 0660 device node, reads the answer from standard output and takes the files from
+\fI/var/run/xen/pygrub\fR. The disk is opened before the reader drops to \fIUID\fR, and the reader
+keeps only that open file. XCP\-ng's pygrub options \fB\-\-extra_args\fR, \fB\-\-default_args\fR and
+\fB\-\-vm\fR are accepted in \fBPV\-bootloader\-args\fR, and XenServer's conventions hold:
+\fI/xenkernel\fR (or \fI/boot/xenkernel\fR) on the disk's first filesystem boots in place of the menu,
+with \fI/xeninitrd\fR and the \fB\-\-default_args\fR command line; a chosen kernel that is missing is
+replaced by \fI/kernel\-xenserver\fR from the same filesystem (\fB\-\-no\-xenserver\-rules\fR turns
+both off). Title rules in \fI/etc/pygrub/rules.d\fR and \fI/etc/pvboot/rules.d\fR (lines
+\fBtitle blacklist|prefer|accept\fR \fIREGEX\fR...) keep a blacklisted default from booting: the first
+acceptable entry in menu order boots instead, and syslog says so.
+.SH "USE WITH LIBVIRT"
+libvirt's libxl driver runs the bootloader as libxl does; it splits \fB<bootloader_args>\fR at every
+whitespace character, so doubled spaces become empty arguments, which pvboot ignores. Pass the kernel
+command line in \fB<cmdline>\fR (libxl's \fB\-\-args\fR, one argument) rather than in
+\fB<bootloader_args>\fR, and choose entries by number, \fB1>2\fR path or id, which have no spaces.
+libvirt has no restricted\-mode setting: \fB\-\-runas\fR=\fIUID\fR in \fB<bootloader_args>\fR gives it.
 .SH "EXIT STATUS"
 0 when the kernel, the ramdisk and the answer are all written; 2 for a wrong command line; 1 for any
 other failure.
-A failure prints exactly one line starting with \fBpvboot: \fR on standard error (libxl keeps it in
-\fI/var/log/xen/bootloader.DOMID.log\fR) and leaves no file in the output directory.
+A failure prints exactly one line on standard error, \fBpvboot: RuntimeError: \fIMESSAGE\fR (libxl keeps
+it in \fI/var/log/xen/bootloader.DOMID.log\fR; XAPI turns what follows \fBRuntimeError: \fR into its
+error message, as it does with pygrub's traceback) and leaves no file in the output directory and
+nothing on standard output. Run without arguments, pvboot prints pygrub's usage line (XAPI's
+pygrub\-wrapper looks for \fB[\-\-runas=]\fR in it).
 .SH FILES
 .TP
 .I /var/run/xen/pygrub
-where the kernel and ramdisk are written when \fB\-\-output\-directory\fR is not given.
+where the kernel and ramdisk are written when \fB\-\-output\-directory\fR is not given (created with
+mode 0700 when missing).
+.TP
+.I /etc/pygrub/rules.d/*, /etc/pvboot/rules.d/*
+title rules (\fBPVBOOT_RULES_DIRS\fR replaces this list).
 .TP
 .I /var/log/xen/bootloader.DOMID.log
 what libxl recorded of the bootloader's terminal, including its error line.

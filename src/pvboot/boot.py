@@ -52,6 +52,7 @@ def _stop_on_signals() -> Iterator[None]:
 
 
 MAX_REPLY_STRING = 64 * 1024  # characters: far above any real command line, path or title
+MAX_REASONS = 32  # why-lines of a boot reply kept for the JSON answer
 
 
 def _printable(value: object, what: str) -> str:
@@ -169,13 +170,30 @@ def _start_child(
 
 
 def _list(request: BootRequest, limits: Limits) -> int:
+    """-l: the disk, the menu and its default, and what would boot instead (/xenkernel, title rules)."""
+    from pvboot.titlerules import RuleError, load_rules, replace_default
+
     child = _start_child(request, limits, None)
     try:
         found = child.request({"op": "inspect"}, limits.wall_timeout)
-        menu = child.request({"op": "menu"}, limits.wall_timeout)
+        xenkernel = _xenkernel(child, request, limits)
+        try:
+            menu = child.request({"op": "menu"}, limits.wall_timeout)
+        except PvbootError:
+            if xenkernel is None:
+                raise
+            menu = {}  # /xenkernel boots without a menu, so a disk with none still lists
     finally:
         child.stop()
-    sys.stdout.write(listing.render(found, menu, request.output_format))
+    try:
+        replacement = replace_default(load_rules(), menu) if menu and request.entry is None else None
+    except RuleError as exc:
+        raise PvbootError(f"title rules: {exc}") from None
+    extras = listing.Instead(
+        xenkernel=xenkernel,
+        rules={"path": replacement.path, "reason": replacement.reason} if replacement else None,
+    )
+    sys.stdout.write(listing.render(found, menu, request.output_format, extras))
     return 0
 
 
@@ -211,17 +229,28 @@ def _boot(request: BootRequest, limits: Limits) -> int:
     try:
         child = _start_child(request, limits, files, verdicts)
         try:
-            if request.kernel:
-                initrds = [request.ramdisk] if request.ramdisk else []
-                ask: dict[str, Any] = {"op": "extract", "kernel": request.kernel, "initrds": initrds}
+            xenkernel = _xenkernel(child, request, limits)
+            if request.kernel or xenkernel:
+                if xenkernel:
+                    kernel, volume = xenkernel["kernel"], xenkernel["volume"]
+                    initrds = [xenkernel["initrd"]] if xenkernel["initrd"] else []
+                    base_args = request.default_args
+                else:
+                    assert request.kernel is not None
+                    kernel, volume, base_args = request.kernel, None, None
+                    initrds = [request.ramdisk] if request.ramdisk else []
+                ask: dict[str, Any] = {"op": "extract", "kernel": kernel, "initrds": initrds}
+                if volume:
+                    ask["volume"] = volume
                 reply = child.request(ask, limits.wall_timeout)
-                args = request.args
+                if xenkernel:
+                    reply["reasons"] = [XENKERNEL_REASON]
+                args = _join_args(base_args, request.args, request.extra_args)
             else:
                 reply = _interactive(child, request, limits)
                 initrds = list(reply.get("ramdisk_sources", []))
-                args = _join_args(
-                    _printable(str(reply.get("args", "")), "the entry's command line"), request.args
-                )
+                entry_args = _printable(str(reply.get("args", "")), "the entry's command line")
+                args = _join_args(entry_args, request.args, request.extra_args)
         finally:
             child.stop()
         answer = _answer(reply, files, initrds, args)
@@ -260,12 +289,62 @@ def _remember_verdict(verdicts: VerdictCache, digest: Any, info: Any, files: Out
     verdicts.remember(digest, info)
 
 
+XENKERNEL_REASON = "/xenkernel on the first filesystem boots in place of the menu (XenServer's convention)"
+
+
+def _xenkernel(child: Child, request: BootRequest, limits: Limits) -> dict[str, str | None] | None:
+    """Where XenServer's `/xenkernel` is (config/xenserver.py), when it applies: not with --kernel,
+    --entry or --no-xenserver-rules. The reader's answer is checked like any other."""
+    if request.kernel or request.entry is not None or not request.xenserver_rules:
+        return None
+    found = child.request({"op": "xenkernel"}, limits.wall_timeout).get("found")
+    if found is None:
+        return None
+    if not isinstance(found, dict):
+        raise GuestDataError("the reading process reported a malformed /xenkernel")
+    initrd = found.get("initrd")
+    return {
+        "volume": _printable(found.get("volume"), "the /xenkernel volume"),
+        "kernel": _printable(found.get("kernel"), "the /xenkernel path"),
+        "initrd": None if initrd is None else _printable(initrd, "the /xeninitrd path"),
+    }
+
+
+def _by_rules(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any] | None:
+    """The boot request when the host's title rules (pvboot/titlerules.py) blacklist the default;
+    None when they do not (or there are none)."""
+    from pvboot.titlerules import RuleError, load_rules, replace_default
+
+    try:
+        rules = load_rules()
+    except RuleError as exc:
+        raise PvbootError(f"title rules: {exc}") from None
+    if not rules:
+        return None
+    replacement = replace_default(rules, child.request({"op": "menu"}, limits.wall_timeout))
+    if replacement is None:
+        return None
+    log.debug("%s", replacement.reason)
+    return {
+        "op": "boot",
+        "entry": ">".join(map(str, replacement.path)),
+        "reason": replacement.reason,
+        "xenserver_rules": request.xenserver_rules,
+    }
+
+
 def _interactive(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any]:
     """The boot reply: from the console menu when interactive on a terminal (libxl's pty on stdin and
-    stdout, pygrub's default), else the default (or --entry) entry, never waiting for input."""
-    default: dict[str, Any] = {"op": "boot", "entry": request.entry}
+    stdout, pygrub's default), else the default (or --entry) entry, never waiting for input; the
+    host's title rules may replace a blacklisted default there."""
+    default: dict[str, Any] = {
+        "op": "boot",
+        "entry": request.entry,
+        "xenserver_rules": request.xenserver_rules,
+    }
     if not (request.interactive and os.isatty(0) and os.isatty(1)):
-        return child.request(default, limits.wall_timeout)
+        ruled = _by_rules(child, request, limits) if request.entry is None else None
+        return child.request(ruled or default, limits.wall_timeout)
     from pvboot.tui import interact
 
     return interact(child, limits.wall_timeout, default)
@@ -285,6 +364,10 @@ def _answer(
         path = reply.get("path")
         valid = isinstance(path, list) and all(type(i) is int for i in path)
         extra["entry"] = {"title": _sanitised(reply["title"]), "path": path if valid else None}
+    raw_reasons = reply.get("reasons")
+    extra["reasons"] = (
+        [_sanitised(r) for r in raw_reasons[:MAX_REASONS]] if isinstance(raw_reasons, list) else []
+    )
     if args is not None:
         _printable(args, "the command line")
     extra.update(clean_reply_fields(reply))

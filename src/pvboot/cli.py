@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             "PVBOOT_CACHE_DIR holds the verdicts on kernels already found bootable, so that a "
             "compressed kernel is not decoded again on every boot (default /var/cache/pvboot; none: off). "
             "PVBOOT_SANDBOX_USER is the user the reading process becomes when it cannot use a user "
-            "namespace (default nobody)."
+            "namespace (default nobody). PVBOOT_RULES_DIRS lists the directories of title rules, "
+            "colon-separated (default /etc/pygrub/rules.d:/etc/pvboot/rules.d)."
         ),
     )
     add = parser.add_argument
@@ -86,13 +87,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="boot the kernel even when it does not look like a Xen PV/PVH kernel",
     )
     add("--report", action="store_true", help="print a redacted report of the disk, menu and decision")
+    # XCP-ng's / XenServer's pygrub options, as XAPI passes them in PV-bootloader-args
+    add(
+        "--extra_args",
+        "--extra-args",
+        dest="extra_args",
+        metavar="CMDLINE",
+        help="append to the chosen command line after --args (XCP-ng)",
+    )
+    add(
+        "--default_args",
+        "--default-args",
+        dest="default_args",
+        metavar="CMDLINE",
+        help="the command line of a /xenkernel boot, which has no menu to take one from (XCP-ng)",
+    )
+    add("--vm", metavar="UUID", help="the VM this boot is for: accepted and logged (XCP-ng)")
+    add(
+        "--no-xenserver-rules",
+        dest="xenserver_rules",
+        action="store_false",
+        help="do not boot /xenkernel in place of the menu, nor /kernel-xenserver in place of a missing "
+        "kernel (XenServer's conventions, on by default)",
+    )
     add("--run-log", metavar="FILE", help="append a line per run here (default /var/log/xen/pvboot.log)")
     add("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
 
+# pygrub's usage line: XAPI's pygrub-wrapper runs the bootloader without arguments and passes --runas
+# only when the usage it prints contains "[--runas=]".
+USAGE = (
+    "usage: pvboot [-q|--quiet] [-i|--interactive] [-l|--list-entries] [-n|--not-really] [--output=] "
+    "[--kernel=] [--ramdisk=] [--args=] [--entry=] [--output-directory=] "
+    "[--output-format=sxp|simple|simple0|json] [--runas=] [--offset=] [--extra_args=] [--default_args=] "
+    "[--vm=] <image> (pvboot --help: every option)"
+)
+
+
 def parse_args(argv: Sequence[str]) -> BootRequest:
-    ns = build_parser().parse_args(list(argv))
+    # Toolstacks split argument strings on single spaces (xenopsd) or on each whitespace character
+    # (libvirt), so doubled spaces arrive as empty arguments: they carry nothing, and pygrub would take
+    # one for the disk.
+    words = [word for word in argv if word != ""]
+    if not words:
+        raise UsageError(USAGE)
+    ns = build_parser().parse_args(words)
     interactive = not (ns.quiet or ns.entry is not None or ns.runas is not None or ns.list_entries)
     if ns.interactive and ns.runas is None:
         interactive = True
@@ -117,7 +157,13 @@ def parse_args(argv: Sequence[str]) -> BootRequest:
         disk_format=None if ns.format == "auto" else ns.format,
         report=ns.report,
         run_log=ns.run_log,
+        extra_args=ns.extra_args,
+        default_args=ns.default_args,
+        vm=ns.vm,
+        xenserver_rules=ns.xenserver_rules,
     )
+    if ns.vm is not None:
+        request.record["extra"] = {"vm": ns.vm}
     if ns.output_directory is not None:
         request.output_directory = ns.output_directory
         request.output_directory_given = True
@@ -128,6 +174,17 @@ def _one_line(message: str) -> str:
     """The error as one printable line: guest text may hold newlines or escape sequences."""
     cleaned = "".join(ch if ch.isprintable() else "?" for ch in message.replace("\n", " "))
     return cleaned[:2000]
+
+
+# Every toolstack reads this line: libxl shows it, XAPI's xenopsd takes everything after the first
+# "RuntimeError: " on stderr as the message of a clean API error (and anything else as an opaque
+# INTERNAL_ERROR with the whole stderr), which is what pygrub's Python traceback ends with.
+ERROR_MARK = "RuntimeError: "
+
+
+def error_line(message: str) -> str:
+    """The one stderr line of a failed run."""
+    return f"{PROG}: {ERROR_MARK}{_one_line(message)}"
 
 
 def _ensure_standard_fds() -> None:
@@ -176,12 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log_run(request, "listed" if request.list_entries else "booted", started, None)
         return code
     except PvbootError as exc:
-        print(f"{PROG}: {_one_line(str(exc))}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         if request is not None:
             _log_run(request, "failed", started, _one_line(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(error_line("interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
@@ -190,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"{PROG}: internal error: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        print(error_line(f"internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 70
     finally:
         with contextlib.suppress(OSError):

@@ -16,6 +16,7 @@ from pvboot.config.discover import EXTLINUX, GRUB2, GRUB_LEGACY, FoundConfig, fi
 from pvboot.config.guestview import GuestView
 from pvboot.config.load import load_menu, open_menu
 from pvboot.config.menusource import MenuSource
+from pvboot.config.xenserver import fallback_kernel, find_xenkernel
 from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
@@ -86,6 +87,8 @@ class GuestSession:
             return self.command(request)
         if op == "isconfig":
             return self.isconfig()
+        if op == "xenkernel":
+            return self.xenkernel()
         raise GuestDataError(f"unknown request {op!r}")
 
     def inspect(self, facts: bool = False) -> dict[str, Any]:
@@ -100,6 +103,11 @@ class GuestSession:
                 tree = self.disk.volume(cfg.volume).tree()
                 doc.update(config_facts(tree, cfg.path, self.limits.max_config_size))
         return {"type": "inspect", "volumes": volumes, "configs": configs}
+
+    def xenkernel(self) -> dict[str, Any]:
+        """XenServer's `/xenkernel`, which boots in place of any menu (config/xenserver.py)."""
+        found = find_xenkernel(self.disk)
+        return {"type": "xenkernel", "found": found.to_json() if found else None}
 
     def _loaded(self) -> tuple[FoundConfig, MenuSource]:
         """The menu, read once per session; a failure is kept too (the same disk fails the same way,
@@ -193,6 +201,8 @@ class GuestSession:
                 spec = source.run(path)
         elif request.get("entry") is not None:
             choice = source.choose(request["entry"])
+            if request.get("reason"):  # the parent's reason for this entry (pvboot/titlerules.py)
+                choice.reasons.append(str(request["reason"]))
             spec = source.run(choice.path)
         else:  # the default, with the boot loader's fallbacks (config/grub2/session.py boot_default)
             choice, spec = source.boot_default()
@@ -202,6 +212,15 @@ class GuestSession:
             raise GuestDataError(f"menu entry '{title}' cannot boot as a PV guest: {spec.why_not_bootable()}")
         assert spec.kernel is not None
         kernel = self._ref_file(spec.kernel, found.volume)
+        if request.get("xenserver_rules"):
+            replacement = fallback_kernel(kernel)
+            if replacement is not None:
+                choice.reasons.append(
+                    f"its kernel {kernel.display} does not exist: {replacement.display} boots instead "
+                    "(XenServer's convention)"
+                )
+                trace.info("%s", choice.reasons[-1])
+                kernel = replacement
         initrds = [self._ref_file(ref, found.volume) for ref in spec.initrds]
         devicetree = self._ref_file(spec.devicetree, found.volume) if spec.devicetree else None
         reply = self._copy(kernel, initrds, devicetree, title)

@@ -6,6 +6,7 @@ With --output-format=json the same as one JSON document, for programs.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -72,20 +73,53 @@ def without_secrets(menu: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def render(found: dict[str, Any], menu: dict[str, Any], fmt: str) -> str:
+@dataclass(frozen=True)
+class Instead:
+    """What boots instead of the menu's default: XenServer's `/xenkernel` (in place of the whole menu;
+    {volume, kernel, initrd}) or another entry, by the host's title rules ({path, reason})."""
+
+    xenkernel: dict[str, str | None] | None = None
+    rules: dict[str, Any] | None = None
+
+
+def render(found: dict[str, Any], menu: dict[str, Any], fmt: str, instead: Instead | None = None) -> str:
+    instead = instead or Instead()
     if fmt == "json":
         doc = {
             "volumes": found.get("volumes", []),
             "configs": found.get("configs", []),
-            "menu": without_secrets(menu),
+            "menu": without_secrets(menu) if menu else None,
+            "xenkernel": instead.xenkernel,
+            "rules": instead.rules,
         }
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    lines: list[str] = []
+    if instead.xenkernel:
+        xen = instead.xenkernel
+        initrd = f" with initrd {clean(xen['initrd'])}" if xen.get("initrd") else ""
+        lines.append(
+            f"boots: ({clean(xen['volume'])}){clean(xen['kernel'])}{initrd} in place of the menu "
+            "(XenServer's /xenkernel; --no-xenserver-rules: off)"
+        )
+    if menu:
+        _menu_lines(menu, lines)
+    if instead.rules:
+        where = ">".join(str(i) for i in instead.rules.get("path", []))
+        lines.append(f"boots: {where} instead ({clean(instead.rules.get('reason', ''))})")
+    _disk_lines(found, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _menu_lines(menu: dict[str, Any], lines: list[str]) -> None:
     default = menu.get("default", {})
-    lines = [f"menu: {clean(menu.get('source', ''))} ({menu.get('kind', '')})"]
+    lines.append(f"menu: {clean(menu.get('source', ''))} ({menu.get('kind', '')})")
     _entries(menu.get("entries", []), "", list(default.get("path", [])), lines)
     path = ">".join(str(i) for i in default.get("path", []))
     titles = " > ".join(clean(t) for t in default.get("titles", []))
     lines.append(f"default: {path} '{titles}' ({'; '.join(clean(r) for r in default.get('reasons', []))})")
+
+
+def _disk_lines(found: dict[str, Any], lines: list[str]) -> None:
     lines.append("volumes:")
     for vol in found.get("volumes", []):
         desc = vol.get("fstype") or "no filesystem"
@@ -99,4 +133,3 @@ def render(found: dict[str, Any], menu: dict[str, Any], fmt: str) -> str:
     lines.append("boot configs (in order of preference):")
     for cfg in found.get("configs", []) or [{"kind": "none found", "volume": "", "path": ""}]:
         lines.append(f"  {cfg['kind']}: ({clean(cfg['volume'])}){clean(cfg['path'])}")
-    return "\n".join(lines) + "\n"

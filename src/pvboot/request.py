@@ -32,4 +32,8 @@ class BootRequest:
     disk_format: str | None = None  # --format=raw|qcow2; None (auto): probe (container.open_container)
     report: bool = False  # --report
     run_log: str | None = None  # --run-log; None: $PVBOOT_RUN_LOG, else /var/log/xen/pvboot.log
+    extra_args: str | None = None  # --extra_args (XCP-ng): appended after --args
+    default_args: str | None = None  # --default_args (XCP-ng): the command line of a /xenkernel boot
+    vm: str | None = None  # --vm (XCP-ng): the VM's UUID, for the logs
+    xenserver_rules: bool = True  # /xenkernel and /kernel-xenserver (pvboot/xenserver.py)
     record: dict[str, Any] = field(default_factory=dict)  # entry/kernel/kernel_info, for the run log

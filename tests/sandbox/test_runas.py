@@ -1,5 +1,6 @@
 """libxl's restricted mode: `--runas=UID --quiet`, with a disk (and qcow2 backing file) only that uid
-may read. The image is opened with that uid's access, not root's: another uid is refused."""
+may read. The image the toolstack names is opened before the uid changes (XAPI hands over root:disk
+0660 devices); a backing file next to it is opened with that uid's access only."""
 
 from __future__ import annotations
 
@@ -74,15 +75,26 @@ def test_runas_qcow2_backing_file_is_opened_as_that_uid(
 
 
 @pytest.mark.usefixtures("root_only")
-def test_runas_another_uid_is_refused(
+def test_runas_reads_the_image_it_is_handed_but_no_sibling(
     layout_images: LayoutImages, tmp_path: Path, traversable_tmp: Path
 ) -> None:
+    """The toolstack names the image (XAPI: a root:disk 0660 device), so it is opened before the uid
+    changes and the reader gets the fd; a file next to it (a qcow2 backing file, named by the guest)
+    is still opened with the restricted uid's access only."""
     image = private_copy([layout_images("ext4-mbr")], traversable_tmp / "home", OWNER)
     os.chmod(image.parent, 0o711)  # the stranger may enter the directory, not read the image
     result = pvrun.boot(image, tmp_path / "run", f"--runas={STRANGER}")
+    assert result.code == 0, result.stderr
+    assert result.kernel is not None
+    assert hashlib.sha256(result.kernel).hexdigest() == layout_images.tree.sha256[KERNEL]
+    overlay = layout_images("qcow2-backing")
+    images = [overlay, *[p for p in overlay.parent.iterdir() if p.suffix == ".qcow2" and p != overlay]]
+    image = private_copy(images, traversable_tmp / "home2", OWNER)
+    os.chmod(image.parent, 0o711)
+    result = pvrun.boot(image, tmp_path / "run2", f"--runas={STRANGER}")
     assert result.code != 0
-    assert f"cannot open disk image {image}: Permission denied" in result.stderr
-    assert not list((tmp_path / "run" / "out").iterdir())
+    assert "cannot open backing file" in result.stderr and "Permission denied" in result.stderr
+    assert not list((tmp_path / "run2" / "out").iterdir())
 
 
 def test_runas_as_an_ordinary_user_is_a_usage_error(tmp_path: Path) -> None:

@@ -185,7 +185,7 @@ def test_ctrl_c_leaves_no_files_and_a_sane_terminal(console: StartConsole) -> No
     run.keys("Down", "C-c")
     result = run.result()
     stopped(result)
-    assert result.code == 130 and result.stderr == "pvboot: interrupted\n"
+    assert result.code == 130 and result.stderr == "pvboot: RuntimeError: interrupted\n"
 
 
 def test_sigterm_mid_menu_leaves_no_files_and_a_sane_terminal(console: StartConsole) -> None:

@@ -198,6 +198,7 @@ def clean_reply_fields(reply: dict[str, Any]) -> dict[str, Any]:
     if isinstance(info, dict):
         clean: dict[str, Any] = {k: _clean_str(info.get(k), 200) for k in _KERNEL_STR}
         clean.update({k: bool(info.get(k)) for k in _KERNEL_BOOL})
+        clean["modes"] = [mode for mode in ("pv", "pvh") if clean[mode]]  # libxl types that can start it
         raw_notes = info.get("xen_notes")
         notes: dict[str, Any] = raw_notes if isinstance(raw_notes, dict) else {}
         clean["xen_notes"] = {

@@ -5,8 +5,11 @@ Order (each step only narrows what the next may do; the reasons are in docs/secu
 0. (the parent, when root, forks the child as PID 1 of a new PID namespace: fork_in_pid_namespace)
 1. own process group; default signal actions; stdin/stdout (and stderr unless --debug) on /dev/null;
    no core dumps.
-2. open the image and an O_PATH handle on its directory (for qcow2 backing files): as root, with root's
-   access, unless `--runas` asks for a uid: then after step 4, with that uid's access only.
+2. open the image and an O_PATH handle on its directory (for qcow2 backing files), with the caller's
+   (root's) access, also with `--runas`: the path is the admin's or the toolstack's, never the guest's,
+   and XAPI hands over `root:disk` 0660 device nodes that the restricted uid cannot open. The reader
+   keeps only these fds; it never gets the `disk` group (which XCP-ng's pygrub keeps, and which would
+   let it open every disk of the host).
 3. namespaces: new user, mount, IPC and network namespaces, and PID unless step 0 made it (started as
    root, the user namespace leaves the process uid 0 but without any capability outside it). Without
    user namespaces, root still makes the others and step 4 drops to an unprivileged uid (the
@@ -190,8 +193,7 @@ def enter(
 
     reader = Reader(image)
     root = os.geteuid() == 0
-    if runas is None:
-        reader.open()  # with the caller's access (root's): the admin named this path
+    reader.open()  # with the caller's access (root's): the admin or the toolstack named this path
     drop_to = runas if root else None
     base = native.CLONE_NEWNS | native.CLONE_NEWIPC | native.CLONE_NEWNET
     if not pid_namespace:
@@ -219,8 +221,6 @@ def enter(
         os.setresgid(drop_to.gid, drop_to.gid, drop_to.gid)
         os.setresuid(drop_to.uid, drop_to.uid, drop_to.uid)
         reader.uid_changed = True
-    if runas is not None:
-        reader.open()  # with that uid's access only (libxl: "the disk must be readable by that user")
     native.prctl(native.PR_SET_NO_NEW_PRIVS, 1)
     native.prctl(native.PR_SET_DUMPABLE, 0)
     if forked_pid_namespace:
