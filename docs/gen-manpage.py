@@ -159,10 +159,12 @@ both off). Title rules in \fI/etc/pygrub/rules.d\fR and \fI/etc/pvboot/rules.d\f
 \fBtitle blacklist|prefer|accept\fR \fIREGEX\fR...) keep a blacklisted default from booting: the first
 acceptable entry in menu order boots instead, and syslog says so.
 .SH "USE WITH LIBVIRT"
-libvirt's libxl driver runs the bootloader as libxl does; it splits \fB<bootloader_args>\fR at every
-whitespace character, so doubled spaces become empty arguments, which pvboot ignores. Pass the kernel
-command line in \fB<cmdline>\fR (libxl's \fB\-\-args\fR, one argument) rather than in
-\fB<bootloader_args>\fR, and choose entries by number, \fB1>2\fR path or id, which have no spaces.
+libvirt's libxl driver runs the bootloader as libxl does, with \fB<bootloader_args>\fR split only
+where a space, a tab and a newline stand in a row, so \fB\-\-entry=1>1 \-q\fR arrives as one argument:
+pvboot splits an argument made only of its own options at its whitespace (never one starting with
+\fB\-\-args\fR, \fB\-\-extra_args\fR or \fB\-\-default_args\fR) and ignores empty arguments. Pass the
+kernel command line in \fB<cmdline>\fR (libxl's \fB\-\-args\fR) and choose entries by number,
+\fB1>2\fR path or id.
 libvirt has no restricted\-mode setting: \fB\-\-runas\fR=\fIUID\fR in \fB<bootloader_args>\fR gives it.
 .SH "EXIT STATUS"
 0 when the kernel, the ramdisk and the answer are all written; 2 for a wrong command line; 1 for any

@@ -156,6 +156,7 @@ def _start_child(
         kernel_check=request.kernel_check,
         verdicts=verdicts,
         disk_format=request.disk_format,
+        xenserver_rules=request.xenserver_rules,
     )
     conf = Confinement(
         address_space=limits.child_address_space,
@@ -325,23 +326,14 @@ def _by_rules(child: Child, request: BootRequest, limits: Limits) -> dict[str, A
     if replacement is None:
         return None
     log.debug("%s", replacement.reason)
-    return {
-        "op": "boot",
-        "entry": ">".join(map(str, replacement.path)),
-        "reason": replacement.reason,
-        "xenserver_rules": request.xenserver_rules,
-    }
+    return {"op": "boot", "entry": ">".join(map(str, replacement.path)), "reason": replacement.reason}
 
 
 def _interactive(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any]:
     """The boot reply: from the console menu when interactive on a terminal (libxl's pty on stdin and
     stdout, pygrub's default), else the default (or --entry) entry, never waiting for input; the
     host's title rules may replace a blacklisted default there."""
-    default: dict[str, Any] = {
-        "op": "boot",
-        "entry": request.entry,
-        "xenserver_rules": request.xenserver_rules,
-    }
+    default: dict[str, Any] = {"op": "boot", "entry": request.entry}
     if not (request.interactive and os.isatty(0) and os.isatty(1)):
         ruled = _by_rules(child, request, limits) if request.entry is None else None
         return child.request(ruled or default, limits.wall_timeout)

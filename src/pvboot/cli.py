@@ -125,14 +125,40 @@ USAGE = (
 )
 
 
+# Options whose value is free text (a command line): an argument starting with one is never split.
+_TEXT_OPTIONS = ("--args", "--extra_args", "--extra-args", "--default_args", "--default-args")
+
+
+def toolstack_words(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """argv as the toolstacks mean it. xenopsd splits PV-bootloader-args on single spaces, so doubled
+    spaces arrive as empty arguments: they carry nothing (pygrub would take one for the disk). libvirt
+    passes `<bootloader_args>` whole (its split looks for the string " \t\n", not for any of those
+    characters), so `--entry=1>1 -q` arrives as one argument: one made only of pvboot options is split
+    at its whitespace, unless it starts with an option whose value is a command line."""
+    known = {name for action in parser._actions for name in action.option_strings}
+    words: list[str] = []
+    for arg in argv:
+        if arg == "":
+            continue
+        parts = arg.split()
+        if (
+            len(parts) > 1
+            and arg == arg.strip()
+            and parts[0].partition("=")[0] not in _TEXT_OPTIONS
+            and all(part.partition("=")[0] in known for part in parts)
+        ):
+            words += parts
+        else:
+            words.append(arg)
+    return words
+
+
 def parse_args(argv: Sequence[str]) -> BootRequest:
-    # Toolstacks split argument strings on single spaces (xenopsd) or on each whitespace character
-    # (libvirt), so doubled spaces arrive as empty arguments: they carry nothing, and pygrub would take
-    # one for the disk.
-    words = [word for word in argv if word != ""]
+    parser = build_parser()
+    words = toolstack_words(argv, parser)
     if not words:
         raise UsageError(USAGE)
-    ns = build_parser().parse_args(words)
+    ns = parser.parse_args(words)
     interactive = not (ns.quiet or ns.entry is not None or ns.runas is not None or ns.list_entries)
     if ns.interactive and ns.runas is None:
         interactive = True

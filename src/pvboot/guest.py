@@ -16,7 +16,7 @@ from pvboot.config.discover import EXTLINUX, GRUB2, GRUB_LEGACY, FoundConfig, fi
 from pvboot.config.guestview import GuestView
 from pvboot.config.load import load_menu, open_menu
 from pvboot.config.menusource import MenuSource
-from pvboot.config.xenserver import fallback_kernel, find_xenkernel
+from pvboot.config.xenserver import FALLBACK_KERNEL, fallback_kernel, find_xenkernel
 from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
@@ -54,7 +54,9 @@ class GuestSession:
         kernel_check: bool = True,
         verdicts: VerdictCache | None = None,
         disk_format: str | None = None,
+        xenserver_rules: bool = True,
     ) -> None:
+        self.xenserver_rules = xenserver_rules  # /xenkernel, /kernel-xenserver (config/xenserver.py)
         self.disk_format = disk_format  # --format: "raw", "qcow2", or None (probe)
         self.kernel_check = kernel_check
         self.verdicts = verdicts
@@ -106,7 +108,7 @@ class GuestSession:
 
     def xenkernel(self) -> dict[str, Any]:
         """XenServer's `/xenkernel`, which boots in place of any menu (config/xenserver.py)."""
-        found = find_xenkernel(self.disk)
+        found = find_xenkernel(self.disk) if self.xenserver_rules else None
         return {"type": "xenkernel", "found": found.to_json() if found else None}
 
     def _loaded(self) -> tuple[FoundConfig, MenuSource]:
@@ -115,7 +117,7 @@ class GuestSession:
         if self._load_error is not None:
             raise self._load_error
         if self._menu is None:
-            view = GuestView(self.disk)
+            view = GuestView(self.disk, kernel_fallback=FALLBACK_KERNEL if self.xenserver_rules else None)
             try:
                 self._menu = load_menu(view, find_configs(self.disk), self.limits, trace.info)
             except GuestDataError as exc:
@@ -212,7 +214,7 @@ class GuestSession:
             raise GuestDataError(f"menu entry '{title}' cannot boot as a PV guest: {spec.why_not_bootable()}")
         assert spec.kernel is not None
         kernel = self._ref_file(spec.kernel, found.volume)
-        if request.get("xenserver_rules"):
+        if self.xenserver_rules:  # (GRUB 2's `linux` already fell back: config/grub2/commands.py)
             replacement = fallback_kernel(kernel)
             if replacement is not None:
                 choice.reasons.append(

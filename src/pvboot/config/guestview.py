@@ -22,9 +22,21 @@ _BARE_PARTITION = re.compile(r"^(hd\d+),(\d+)$")
 class GuestView:
     """Name-based access to the guest's volumes and files, as GRUB names them."""
 
-    def __init__(self, disk: GuestDisk, assume_files: bool = False) -> None:
+    def __init__(
+        self, disk: GuestDisk, assume_files: bool = False, kernel_fallback: str | None = None
+    ) -> None:
         self.disk = disk
         self.assume_files = assume_files  # --isconfig: loaders name files that are not there
+        # XenServer's /kernel-xenserver (config/xenserver.py): loads in place of a missing kernel
+        self.kernel_fallback = kernel_fallback
+
+    def fallback_for(self, ref: FileRef) -> FileRef | None:
+        """The kernel that loads in place of the missing `ref`: `kernel_fallback` on the same volume,
+        when that is a file; else None."""
+        if self.kernel_fallback is None or ref.volume is None:
+            return None
+        alternative = FileRef(ref.volume, self.kernel_fallback)
+        return alternative if self.kind(alternative) is Kind.FILE else None
 
     def volume_names(self) -> list[str]:
         """Every volume in GRUB's device iteration order (whole disk, then its partitions, then LVs)."""

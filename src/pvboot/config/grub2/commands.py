@@ -193,6 +193,11 @@ class Commands:
         """A loader's file as GRUB opens it: `(dev)/path` or `/path` on $root; must be a regular file."""
         ref = self.s.open_ref(path)
         kind = self.s.view.kind(ref)
+        if kind is None and what == "kernel":
+            alternative = self.s.view.fallback_for(ref)
+            if alternative is not None:
+                self.s.log(f"kernel {ref.display()} not found: {alternative.display()} loads instead")
+                return alternative
         if kind is not Kind.FILE:
             raise GuestDataError(
                 f"file `{ref.display()}' not found"
