@@ -61,8 +61,9 @@ class BootSpec:
             return "it chainloads another boot loader"
         if self.kind == OTHER:
             return f"it uses the {self.loader} loader, which is not a Linux PV kernel"
-        if self.errors:
-            return self.errors[-1]
+        if self.errors:  # the last error, and the one that made it (a missing kernel file)
+            first = self.errors[0]
+            return self.errors[-1] if len(self.errors) == 1 else f"{first}; then: {self.errors[-1]}"
         return "it loads no kernel"
 
     def to_json(self) -> dict[str, Any]:
