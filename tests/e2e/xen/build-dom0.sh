@@ -118,7 +118,8 @@ root:x:0:0:root:/root:/bin/sh
 xen-qemuuser-range-base:x:131072:131072:Xen restricted bootloader/QEMU uid range:/nonexistent:/usr/sbin/nologin
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 EOF
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
+# the disk group: XAPI's block devices (SM's /dev/sm/backend/...) are root:disk 0660 (guest xapi-call)
+printf 'root:x:0:\ndisk:x:6:\nnogroup:x:65534:\n' > "$R/etc/group"
 touch "$R/etc/fstab"
 echo "$key" > "$BASE.key"
 echo "== dom0 base built in $(( $(date +%s) - t0 )) s ($(du -sh "$R" | cut -f1))"
@@ -159,6 +160,8 @@ find "$OV" -type f -name '*.so*' | while read -r f; do
     done
 done
 install -m 0755 "$HERE/dom0-init.sh" "$R/init"
+install -m 0755 "$HERE/xapi-boot.py" "$R/usr/local/bin/e2e-xapi-boot"   # xenopsd's way to boot (xapi-call)
+install -D -m 0644 "$HERE/../../toolstack/xenopsd.py" "$R/usr/local/lib/e2e/xenopsd.py"   # its parser
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > dom0.cpio.gz
 echo "== dom0 initramfs packed in $(( $(date +%s) - t2 )) s: $(du -h dom0.cpio.gz | cut -f1) ($(du -sh "$R" | cut -f1) unpacked)"
 rm -rf "$R"

@@ -337,6 +337,33 @@ build_pygrub_name() {
     expect_xllog pygrub-name "executing bootloader: /usr/lib/xen-4.17/bin/pygrub"
 }
 
+# --- the XAPI-style call (XCP-ng/XenServer's xenopsd): pvboot as pygrub, answer on stdout, no libxl --------
+# dom0 runs e2e-xapi-boot (xapi-boot.py) for it instead of a bootloader in xl.cfg: a root:disk 0660 loop
+# device, `pygrub --output-format=simple -q --runas=UID <PV-bootloader-args> DEV`, xenopsd's parsing and
+# path check, then `xl create` with kernel/ramdisk/cmdline, and the files deleted (see README.md)
+build_xapi_call() {
+    local t=$B/t-xapi
+    debian_root "$t" debian12-submenu-index.grub.cfg
+    mark xapi-call grub2 "$t/boot/grub/grub.cfg"
+    debian_mbr_disk "$OUT/xapi-call.img" "$t"
+    # what xenopsd has from XAPI: the VM's PV-bootloader-args (split on single spaces), PV-legacy-args and
+    # PV-args, the disk, and the uid pygrub-wrapper derives from the domid (qemu_base + domid; here
+    # xen-qemuuser-range-base + 64)
+    cat > "$OUT/xapi-call.xapi" <<EOC
+bootloader=/usr/lib/xen-4.17/bin/pygrub
+disk=/srv/xen/xapi-call.img
+runas=$((131072 + 64))
+pv_bootloader_args=--extra_args=xapi_extra=1 --vm=7d3c51e2-0a9b-4c1d-8e2f-00000000a0a1
+pv_legacy_args=
+pv_args=
+EOC
+    # GRUB_DEFAULT="1>2" as debian-submenu: the 4th linux line, then pvboot appends --extra_args; xenopsd
+    # builds "<args> <PV-legacy-args> <PV-args>" (both empty; no xl `extra` either, so no console=hvc0)
+    expect_boot xapi-call "root=UUID=$U ro quiet e2e=xapi-call.L4 xapi_extra=1"
+    expect_xllog xapi-call "xapi: kernel /var/run/xen/pygrub/"
+    expect_xllog xapi-call "xapi: /var/run/xen/pygrub is empty after the delete"
+}
+
 # --- not PV-bootable: the default is the Xen (multiboot2) entry; xl create must fail with pvboot's message
 build_xen_notpv() {
     local t=$B/t-notpv
@@ -344,10 +371,10 @@ build_xen_notpv() {
     cp /boot/xen-4.17-amd64.gz /boot/xen-4.17-amd64.efi "$t/boot/"
     mark xen-notpv grub2 "$t/boot/grub/grub.cfg"
     debian_mbr_disk "$OUT/xen-notpv.img" "$t"
-    expect_fail xen-notpv "pvboot: menu entry 'Debian GNU/Linux, with Xen hypervisor' cannot boot as a PV guest"
+    expect_fail xen-notpv "pvboot: RuntimeError: menu entry 'Debian GNU/Linux, with Xen hypervisor' cannot boot as a PV guest"
 }
 
-GUESTS=${E2E_GUESTS:-"debian-submenu fedora-bls extlinux grub-legacy xfs-boot btrfs-subvol lvm qcow2 restricted pygrub-name xen-notpv"}
+GUESTS=${E2E_GUESTS:-"debian-submenu fedora-bls extlinux grub-legacy xfs-boot btrfs-subvol lvm qcow2 restricted pygrub-name xapi-call xen-notpv"}
 for g in $GUESTS; do
     s=$(date +%s.%N)
     "build_${g//-/_}"

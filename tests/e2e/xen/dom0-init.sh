@@ -1,7 +1,8 @@
 #!/bin/bash
 # /init of the e2e dom0: bring up the Xen toolstack, mount the disk holding the guest images at /srv/xen,
 # run `xl create` for every guest listed in /srv/xen/guests (one after the other; a guest boots while the
-# next one's bootloader runs), wait until every guest has gone, and power off.
+# next one's bootloader runs), wait until every guest has gone, and power off. A guest with a
+# /srv/xen/<guest>.xapi file is started the way XAPI's xenopsd starts it instead (e2e-xapi-boot).
 #
 # The full logs go to /srv/xen/logs/<guest>/ (xl -vvv log with dom0-uptime stamps, bootloader pty log,
 # guest console, QEMU device-model log), which run.sh reads back from the disk image afterwards; the
@@ -43,6 +44,7 @@ read -r -a GUESTS < /srv/xen/guests
 if [ -f /srv/xen/debug ]; then   # E2E_DEBUG=1: pvboot's own view of each disk, from a root shell in dom0
     for g in "${GUESTS[@]}"; do
         img=$(sed -n 's/.*target=\([^" ]*\).*/\1/p' "/srv/xen/$g.cfg")
+        [ -n "$img" ] || img=$(sed -n 's/^disk=//p' "/srv/xen/$g.xapi" 2>/dev/null)
         mkdir -p "/srv/xen/logs/$g"
         { echo "# pvboot --debug -l $img"; pvboot --debug -l "$img" 2>&1
           echo "# pvboot --debug -q --runas=131072 -n $img"; pvboot --debug -q --runas=131072 -n "$img" 2>&1
@@ -70,9 +72,15 @@ for g in "${GUESTS[@]}"; do
     mkdir -p "$L"
     env=()
     if [ -f "/srv/xen/$g.env" ]; then read -r -a env < "/srv/xen/$g.env"; fi
+    run=(xl -vvv create "/srv/xen/$g.cfg")
+    # the XAPI-style guest: no bootloader in its xl.cfg; e2e-xapi-boot runs pvboot as xenopsd runs pygrub
+    # (its stderr into bootloader.log), then `xl -vvv create` with the kernel, ramdisk and command line
+    if [ -f "/srv/xen/$g.xapi" ]; then
+        run=(e2e-xapi-boot "/srv/xen/$g.xapi" "/srv/xen/$g.cfg" "$L/bootloader.log")
+    fi
     stage "xl-create-start guest=$g"
     # every xl line stamped with the dom0 uptime, so that the bootloader/build/hotplug phases can be timed
-    { env "${env[@]}" xl -vvv create "/srv/xen/$g.cfg" 2>&1; echo "XL-RC $?"; } |
+    { env "${env[@]}" "${run[@]}" 2>&1; echo "XL-RC $?"; } |
         while IFS= read -r l; do up; printf '%s %s\n' "$REPLY" "$l"; done > "$L/xl.log"
     rc=$(sed -n 's/.*XL-RC //p' "$L/xl.log")
     stage "xl-create-done guest=$g rc=$rc"

@@ -82,17 +82,17 @@ def _plain(text: str) -> str:
 def phases(guest: Guest) -> str:
     """xl start, bootloader run, xl done and guest marker, in dom0 uptime seconds."""
     first: dict[str, float] = {}
-    keys = {
-        "start": "Parsing config from",
-        "bl-start": "executing bootloader:",
-        "bl-end": "bootloader completed",
-        "bl-fail": "bootloader failed",
-        "done": "XL-RC",
+    keys = {  # (xapi-boot.py's lines: the XAPI-style guest runs pvboot before xl starts)
+        "start": ("Parsing config from", "xapi: VM.start"),
+        "bl-start": ("executing bootloader:",),
+        "bl-end": ("bootloader completed",),
+        "bl-fail": ("bootloader failed",),
+        "done": ("XL-RC",),
     }
     for line in guest.xl:
         stamp, _, rest = line.partition(" ")
-        for key, needle in keys.items():
-            if key not in first and needle in rest:
+        for key, needles in keys.items():
+            if key not in first and any(needle in rest for needle in needles):
                 with contextlib.suppress(ValueError):
                     first[key] = float(stamp)
     parts = []
