@@ -17,12 +17,15 @@ from types import FrameType
 from typing import Any
 
 from pvboot import listing
+from pvboot.disk.container import declared_qcow2
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
+from pvboot.guard import cap_address_space, wall_clock
 from pvboot.guest import GuestSession, OutputFds, serve
 from pvboot.kernel import clean_reply_fields
-from pvboot.kernel.verdicts import VerdictCache, fd_chunks, file_digest
+from pvboot.kernel.judge import settle
+from pvboot.kernel.verdicts import cache_dir
 from pvboot.limits import Limits
-from pvboot.outfiles import OutputFiles
+from pvboot.outfiles import AnswerFile, OutputFiles
 from pvboot.output import BootAnswer, format_answer
 from pvboot.request import BootRequest
 from pvboot.sandbox import Child
@@ -100,6 +103,7 @@ def _join_args(*parts: str | None) -> str | None:
 def run(request: BootRequest) -> int:
     """Carry out one request; returns the exit status (errors are raised as PvbootError)."""
     limits = Limits.from_env()
+    cap_address_space(limits.parent_address_space)  # the root parent, too, is bounded on hostile replies
     if request.image != "-" and not os.path.exists(request.image):
         raise NotFoundError(f"{request.image}: no such disk image")
     with _stop_on_signals():
@@ -136,12 +140,15 @@ def _report(request: BootRequest, limits: Limits) -> int:
                 booted = reply
     finally:
         child.stop()
-    sys.stdout.write(build_report(inspect, menu, errors, collect_versions(), boot_reply=booted))
+    versions = collect_versions()
+    with wall_clock(limits.parent_seconds, "redacting the report"):
+        text = build_report(inspect, menu, errors, versions, boot_reply=booted)
+    sys.stdout.write(text)
     return 0
 
 
 def _start_child(
-    request: BootRequest, limits: Limits, files: OutputFiles | None, verdicts: VerdictCache | None = None
+    request: BootRequest, limits: Limits, files: OutputFiles | None, defer_decoding: bool = False
 ) -> Child:
     fds = (
         OutputFds(files.fds["kernel"], files.fds["ramdisk"], files.fds.get("devicetree"))
@@ -154,10 +161,11 @@ def _start_child(
         fds,
         request.offset,
         kernel_check=request.kernel_check,
-        verdicts=verdicts,
+        defer_decoding=defer_decoding,
         disk_format=request.disk_format,
         xenserver_rules=request.xenserver_rules,
     )
+    follow = declared_qcow2(request.image, request.disk_format) and not request.isconfig
     conf = Confinement(
         address_space=limits.child_address_space,
         cpu_seconds=limits.child_cpu_seconds,
@@ -166,8 +174,10 @@ def _start_child(
         runas=resolve_runas(request.runas),
         debug=request.debug,
         image=request.image,
+        backing=limits if follow else None,  # the backing chain is opened before confinement
+        image_dir=request.isconfig,
     )
-    return Child(lambda channel: serve(session, channel), conf)
+    return Child(lambda channel: serve(session, channel), conf, limits.reply_bounds)
 
 
 def _list(request: BootRequest, limits: Limits) -> int:
@@ -186,15 +196,17 @@ def _list(request: BootRequest, limits: Limits) -> int:
             menu = {}  # /xenkernel boots without a menu, so a disk with none still lists
     finally:
         child.stop()
-    try:
-        replacement = replace_default(load_rules(), menu) if menu and request.entry is None else None
-    except RuleError as exc:
-        raise PvbootError(f"title rules: {exc}") from None
-    extras = listing.Instead(
-        xenkernel=xenkernel,
-        rules={"path": replacement.path, "reason": replacement.reason} if replacement else None,
-    )
-    sys.stdout.write(listing.render(found, menu, request.output_format, extras))
+    with wall_clock(limits.parent_seconds, "listing the menu"):
+        try:
+            replacement = replace_default(load_rules(), menu) if menu and request.entry is None else None
+        except RuleError as exc:
+            raise PvbootError(f"title rules: {exc}") from None
+        extras = listing.Instead(
+            xenkernel=xenkernel,
+            rules={"path": replacement.path, "reason": replacement.reason} if replacement else None,
+        )
+        text = listing.render(found, menu, request.output_format, extras)
+    sys.stdout.write(text)
     return 0
 
 
@@ -219,6 +231,14 @@ def _isconfig(request: BootRequest, limits: Limits) -> int:
 
 
 def _boot(request: BootRequest, limits: Limits) -> int:
+    output = AnswerFile(request.output)  # first: a --output pvboot must not write fails before any work
+    try:
+        return _boot_into(request, limits, output)
+    finally:
+        output.close()
+
+
+def _boot_into(request: BootRequest, limits: Limits, output: AnswerFile) -> int:
     # the device tree file only for JSON: libxl's formats have no item for it
     roles = ("kernel", "ramdisk", "devicetree") if request.output_format == "json" else ("kernel", "ramdisk")
     files = (
@@ -226,9 +246,9 @@ def _boot(request: BootRequest, limits: Limits) -> int:
         if request.not_really
         else OutputFiles(request.output_directory, not request.output_directory_given, roles)
     )
-    verdicts = VerdictCache.load() if request.kernel_check and files is not None else None
+    remember = request.kernel_check and files is not None and cache_dir() is not None  # (kernel/judge.py)
     try:
-        child = _start_child(request, limits, files, verdicts)
+        child = _start_child(request, limits, files, remember)
         try:
             xenkernel = _xenkernel(child, request, limits)
             if request.kernel or xenkernel:
@@ -254,6 +274,9 @@ def _boot(request: BootRequest, limits: Limits) -> int:
                 args = _join_args(entry_args, request.args, request.extra_args)
         finally:
             child.stop()
+        if files is not None and reply.get("kernel_deferred") is True:
+            runas = resolve_runas(request.runas)
+            settle(reply, files.fds["kernel"], limits, runas=runas, debug=request.debug)
         answer = _answer(reply, files, initrds, args)
         request.record.update(
             entry=answer.extra.get("entry", {}).get("title"),
@@ -262,32 +285,16 @@ def _boot(request: BootRequest, limits: Limits) -> int:
         )
         if request.interactive or request.debug:  # -q (libxl, the tests) keeps stderr empty on success
             for warning in answer.extra.get("warnings", []):
-                print(f"pvboot: warning: {warning}", file=sys.stderr)
+                print(f"pvboot: warning: {listing.clean(warning)}", file=sys.stderr)
         payload = format_answer(answer, request.output_format)
-        if verdicts is not None and files is not None:
-            _remember_verdict(verdicts, reply.get("kernel_sha256"), answer.extra.get("kernel_info"), files)
+        output.write(payload)  # before keep(): a failed write discards the files too
         if files is not None:
             files.keep()
-        _write_output(request.output, payload)
     except BaseException:
         if files is not None:
             files.discard()
         raise
     return 0
-
-
-def _remember_verdict(verdicts: VerdictCache, digest: Any, info: Any, files: OutputFiles) -> None:
-    """Keep a fresh positive verdict for the kernel bytes the parent itself copied (kernel/verdicts.py):
-    the child's digest must be that of the parent's copy, or nothing is kept."""
-    if not isinstance(digest, str) or not isinstance(info, dict) or info.get("remembered") is not False:
-        return
-    try:
-        if file_digest(fd_chunks(files.fds["kernel"])) != digest:
-            log.debug("the kernel's digest as reported does not match the copy: verdict not remembered")
-            return
-    except OSError:
-        return
-    verdicts.remember(digest, info)
 
 
 XENKERNEL_REASON = "/xenkernel on the first filesystem boots in place of the menu (XenServer's convention)"
@@ -322,7 +329,9 @@ def _by_rules(child: Child, request: BootRequest, limits: Limits) -> dict[str, A
         raise PvbootError(f"title rules: {exc}") from None
     if not rules:
         return None
-    replacement = replace_default(rules, child.request({"op": "menu"}, limits.wall_timeout))
+    menu = child.request({"op": "menu"}, limits.wall_timeout)
+    with wall_clock(limits.parent_seconds, "matching the title rules"):
+        replacement = replace_default(rules, menu)
     if replacement is None:
         return None
     log.debug("%s", replacement.reason)
@@ -339,7 +348,7 @@ def _interactive(child: Child, request: BootRequest, limits: Limits) -> dict[str
         return child.request(ruled or default, limits.wall_timeout)
     from pvboot.tui import interact
 
-    return interact(child, limits.wall_timeout, default)
+    return interact(child, limits.wall_timeout, default, request.max_menu_wait)
 
 
 def _answer(
@@ -389,19 +398,3 @@ def _answer(
         files.drop("ramdisk")
         ramdisk = None
     return BootAnswer(_created_file(files, "kernel"), ramdisk, args, extra)
-
-
-def _write_output(path: str | None, payload: bytes) -> None:
-    """The answer, in one write, to --output or stdout."""
-    if path is None:
-        sys.stdout.flush()
-        os.write(sys.stdout.fileno(), payload)
-        return
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as exc:
-        raise PvbootError(f"cannot open --output {path}: {exc.strerror}") from None
-    try:
-        os.write(fd, payload)
-    finally:
-        os.close(fd)

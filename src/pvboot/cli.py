@@ -8,14 +8,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pvboot import __version__
 from pvboot.errors import PvbootError, UsageError
+from pvboot.limits import Limits
+from pvboot.listing import clean, clean_lines
 from pvboot.output import FORMATS
 from pvboot.request import DEFAULT_OUTPUT_DIRECTORY, BootRequest
 
@@ -25,6 +28,17 @@ PROG = "pvboot"
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+def _seconds(text: str) -> float:
+    """A non-negative, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         "kernel (XenServer's conventions, on by default)",
     )
     add("--run-log", metavar="FILE", help="append a line per run here (default /var/log/xen/pvboot.log)")
+    add(
+        "--max-menu-wait",
+        metavar="SECONDS",
+        type=_seconds,
+        default=600.0,
+        help="on the console, boot the default entry after this many seconds without a key, also when "
+        "the guest's menu would wait for ever (GRUB's timeout=-1): a deliberate difference from GRUB, "
+        "since libxl bounds no bootloader's time in its default mode (default 600; 0: wait for ever)",
+    )
     add("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -187,6 +210,7 @@ def parse_args(argv: Sequence[str]) -> BootRequest:
         default_args=ns.default_args,
         vm=ns.vm,
         xenserver_rules=ns.xenserver_rules,
+        max_menu_wait=ns.max_menu_wait or None,
     )
     if ns.vm is not None:
         request.record["extra"] = {"vm": ns.vm}
@@ -194,6 +218,21 @@ def parse_args(argv: Sequence[str]) -> BootRequest:
         request.output_directory = ns.output_directory
         request.output_directory_given = True
     return request
+
+
+class PrintableFormatter(logging.Formatter):
+    """The --debug trace with guest text made harmless for the admin's terminal: a record's message
+    cannot carry an escape sequence or start a line of its own; a traceback keeps its lines, each cleaned.
+    Set on the handler in main(), it serves the forked reader too (which inherits the handler)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return clean(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return clean_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return clean_lines(super().formatStack(stack_info))
 
 
 def _one_line(message: str) -> str:
@@ -244,11 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _ensure_standard_fds()
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.CRITICAL,
-        format="pvboot-debug: %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("pvboot-debug: %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL, handlers=[handler])
     request: BootRequest | None = None
     started = time.monotonic()
     try:
@@ -268,11 +305,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except MemoryError:
+        # the parent's own address-space cap (guard.cap_address_space) was hit: one line, as any failure
+        limit = Limits().parent_address_space >> 20
+        print(error_line(f"out of memory: pvboot's own limit of {limit} MiB was reached"), file=sys.stderr)
+        return 1
     except Exception as exc:
         if debug:
             import traceback
 
-            traceback.print_exc()
+            sys.stderr.write(clean_lines(traceback.format_exc()))
         print(error_line(f"internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 70
     finally:

@@ -21,7 +21,6 @@ from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.extract import GuestFile, copy_files
 from pvboot.kernel import check_boot_files, write_devicetree
-from pvboot.kernel.verdicts import VerdictCache
 from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, FileRef
 from pvboot.sandbox.channel import Channel, ChannelClosed
@@ -52,14 +51,14 @@ class GuestSession:
         fds: OutputFds,
         offset: int | None = None,
         kernel_check: bool = True,
-        verdicts: VerdictCache | None = None,
+        defer_decoding: bool = False,
         disk_format: str | None = None,
         xenserver_rules: bool = True,
     ) -> None:
         self.xenserver_rules = xenserver_rules  # /xenkernel, /kernel-xenserver (config/xenserver.py)
         self.disk_format = disk_format  # --format: "raw", "qcow2", or None (probe)
         self.kernel_check = kernel_check
-        self.verdicts = verdicts
+        self.defer_decoding = defer_decoding  # a compressed kernel is judged by the parent's copy
         self.image = image
         self.limits = limits
         self.fds = fds
@@ -268,7 +267,7 @@ class GuestSession:
             self.limits,
             entry=entry,
             check=self.kernel_check,
-            verdicts=self.verdicts,
+            defer_decoding=self.defer_decoding and self.fds.kernel is not None,
         )
         reply: dict[str, Any] = {
             "type": "extracted",

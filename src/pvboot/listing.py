@@ -11,11 +11,21 @@ from typing import Any
 
 
 def clean(value: object, width: int = 0) -> str:
-    """Guest text for a terminal: control characters replaced, optionally cut with an ellipsis."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    """Guest text for a terminal: control characters replaced, optionally cut with an ellipsis. (Cut
+    first: each character maps to one, and a guest title may be megabytes long.)"""
+    text = str(value)
+    if width:
+        text = text[: width + 1]
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else "?" for ch in text)
     if width and len(text) > width:
         text = text[: width - 1] + "…"
     return text
+
+
+def clean_lines(text: str) -> str:
+    """`text` cleaned line by line, its newlines kept: a traceback or a report for the terminal."""
+    return "\n".join(clean(line) for line in text.split("\n"))
 
 
 def _ref(ref: dict[str, Any] | None) -> str:

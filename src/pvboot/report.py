@@ -18,6 +18,7 @@ import hashlib
 import json
 import platform
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
@@ -27,49 +28,92 @@ REDACTED = "<redacted>"
 MAX_LINES = 2000
 MAX_TEXT = 4000
 
+# Every pattern below runs in linear time: possessive quantifiers (no backtracking), anchored starts (a
+# long run is tried once, not at each of its characters), and alternatives that begin with different
+# characters. Guest text is redacted in the unconfined root parent, so a title of 1 MiB must cost
+# milliseconds, not minutes (the old `^\s*` under re.M was quadratic in the number of newlines).
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-_MACHINE_ID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
-_PBKDF2 = re.compile(r"grub\.pbkdf2\.[A-Za-z0-9._]+")
-_CRYPT = re.compile(r"\$(?:1|2[abxy]|5|6|y|gy|7|sha1|md5)\$[^\s'\"]+")
-_PASSWORD_CMD = re.compile(
-    r"(?im)^(\s*(?:password|password_pbkdf2)\s+)(\S+)(\s+)(\S+)"
-)  # GRUB: password USER SECRET
-_SYSLINUX_PASSWD = re.compile(r"(?im)^(\s*(?:menu\s+master\s+passwd|menu\s+passwd|passwd)\s+)(\S+)")
-_SECRET_ARGS = (
-    "ip",
-    "nfsroot",
-    "netroot",
-    "hostname",
-    "password",
-    "passwd",
-    "rootpw",
-    "luks.key",
-    "rd.luks.key",
-    "cryptkey",
-    "cryptdevice",
-    "inst.ks",
-    "ks",
-    "inst.repo",
-    "url",
-    "rd.iscsi.initiator",
-    "rd.iscsi.password",
-    "rd.iscsi.in.password",
-    "iscsi_initiator",
-    "iscsi_target_ip",
-    "iscsi_password",
-    "rd.znet",
-    "bond",
-    "vlan",
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}+")  # a machine id is a run of exactly 32
+_PBKDF2 = re.compile(r"grub\.pbkdf2\.[A-Za-z0-9._]++")
+_CRYPT = re.compile(r"\$(?:1|2[abxy]|5|6|y|gy|7|sha1|md5)\$[^\s'\"]++")
+_URL_USERINFO = re.compile(r"://([^\s/?#@'\"<>]++)@")  # scheme://user:secret@host
+# One piece of a shell-like word, as GRUB's lexer reads it: quotes may span lines, a backslash escapes
+# the next character. A word is one or more pieces; `;` and white space end it.
+_PIECE = r"""(?:[^\s'";\\]++|\\.?|'[^']*+'?|"(?:[^"\\]++|\\.?)*+"?)"""
+# A password command where a command starts (line start, after ; { } then do else elif !, or inside
+# a quote's start: a title, quoted in an entry's `setparams`, may be one), in any case:
+# GRUB's `password USER SECRET`, `password_pbkdf2 USER HASH`, legacy `password [--md5] SECRET [FILE]`,
+# SYSLINUX's `[menu [master]] passwd SECRET` (the rest of the line).
+_COMMAND = re.compile(
+    r"(?ims)(?:^|(?<=[;{}'\"]))[ \t]*+(?:(?:then|do|else|elif|!|\{|\})[ \t]++)*+"
+    rf"(?:(?P<pw>password_pbkdf2|password)(?P<opts>(?:[ \t]++--[^\s;]*+)*+)"
+    rf"(?:[ \t]++(?P<a>{_PIECE}++))?(?:[ \t]++(?P<b>{_PIECE}++))?"
+    r"|(?P<syslinux>(?:menu[ \t]++(?:master[ \t]++)?)?passwd)(?:[ \t]++(?P<rest>[^\n]*+))?)(?=[\s;]|$)"
 )
-_ARG = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(k) for k in _SECRET_ARGS) + r")=(\"[^\"]*\"|\S*)")
+# `name=value` as a word (a kernel parameter, `set name=...`, `--name=...`), also inside quotes
+_NAME = r"-*+[\w.]++(?:-[\w.]++)*+"
+_ASSIGNMENT = re.compile(
+    rf"""(?s)(?<![^\s;])(?:"(?P<dq>{_NAME})=(?P<dv>(?:[^"\\]++|\\.?)*+"?{_PIECE}*+)"""
+    rf"""|'(?P<sq>{_NAME})=(?P<sv>[^']*+'?{_PIECE}*+)|(?P<n>{_NAME})=(?P<v>{_PIECE}*+))"""
+)
+_VARIABLE = re.compile(r"""["']?\$\{?(\w++)\}?["']?""")
+_NAME_PARTS = re.compile(r"[._-]")
+_SECRET_ARGS = frozenset(
+    (
+        "ip",
+        "nfsroot",
+        "netroot",
+        "hostname",
+        "rootpw",
+        "luks.key",
+        "rd.luks.key",
+        "cryptkey",
+        "cryptdevice",
+        "inst.ks",
+        "ks",
+        "inst.repo",
+        "url",
+        "rd.iscsi.initiator",
+        "iscsi_initiator",
+        "iscsi_target_ip",
+        "rd.znet",
+        "bond",
+        "vlan",
+    )
+)
+# a name with one of these parts (split at . _ -) holds a secret: root_password, db_pass, rd.luks.key
+_SECRET_PARTS = frozenset(
+    ("password", "passwd", "pass", "pw", "pwd", "passphrase", "secret", "key", "token", "rootpw")
+)
+_PASSWORD_PARTS = frozenset(("pass", "pw", "pwd", "rootpw", "passphrase", "secret"))
 _SECRET_FIELDS = ("passwd", "master_passwd", "password")
+MAX_LEARNED = 16  # secret values learned from assignments, redacted wherever they appear
+MIN_LEARNED = 4  # shorter (too common) or longer ones are redacted only where they are assigned
+MAX_LEARNED_LENGTH = 256
+MAX_CACHED = 4096  # names judged, and texts redacted, remembered per report
+
+
+def _unquote(word: str) -> str:
+    return word[1:-1] if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"" else word
+
+
+def _assigned_name(match: re.Match[str]) -> str:
+    return (match["n"] or match["dq"] or match["sq"]).lstrip("-")
 
 
 class Redactor:
-    """Consistent pseudonyms and secret removal over all the text of one report."""
+    """Consistent pseudonyms and secret removal over all the text of one report.
+
+    `learn()` first reads every string of the replies for secrets set through variables (`set pw=...`
+    then `password_pbkdf2 user $pw`), so that `text()` redacts those assignments, and the values
+    themselves wherever they appear. Texts are redacted once each (a title recurs in the report)."""
 
     def __init__(self) -> None:
         self.names: dict[str, dict[str, str]] = {"uuid": {}, "machine-id": {}, "user": {}}
+        self.secret_variables: set[str] = set()
+        self._learned: list[str] = []  # secret values, longest first
+        self._secret_names: dict[str, bool] = {}
+        self._done: dict[str, str] = {}
 
     def _alias(self, kind: str, value: str) -> str:
         table = self.names[kind]
@@ -81,16 +125,122 @@ class Redactor:
     def user(self, name: str) -> str:
         return self._alias("user", name) if name else name
 
+    def secret_name(self, name: str) -> bool:
+        """Whether `name` (a kernel parameter or a GRUB variable) holds a secret, in any case."""
+        known = self._secret_names.get(name)
+        if known is not None:
+            return known
+        low = name.lower()
+        secret = (
+            low in _SECRET_ARGS
+            or low in self.secret_variables
+            or "password" in low
+            or "passwd" in low
+            or any(part in _SECRET_PARTS for part in _NAME_PARTS.split(low))
+        )
+        if len(self._secret_names) < MAX_CACHED:
+            self._secret_names[name] = secret
+        return secret
+
+    def _password_name(self, name: str) -> bool:
+        """A variable a password command reads, or a name of a password (not of an address or a host:
+        their values, such as `dhcp`, are too common to redact everywhere)."""
+        low = name.lower()
+        return low in self.secret_variables or any(
+            part in _PASSWORD_PARTS or "passw" in part for part in _NAME_PARTS.split(low)
+        )
+
+    def learn(self, *replies: Any) -> None:
+        """Read all the strings of `replies` twice: for the variables that password commands take their
+        secret from, then for the values those (and other password names) are assigned."""
+        texts = list(dict.fromkeys(text for reply in replies for text in _strings(reply)))  # (once each)
+        for text in texts:
+            if "$" not in text or "passw" not in text.lower():
+                continue
+            for match in _COMMAND.finditer(text):
+                secret = match["a"] if match["opts"] else match["b"]
+                variable = _VARIABLE.fullmatch(secret) if match["pw"] and secret else None
+                if variable:
+                    self.secret_variables.add(variable.group(1).lower())
+        self._secret_names.clear()
+        values: set[str] = set()
+        for text in texts:
+            for match in _ASSIGNMENT.finditer(text) if "=" in text else ():
+                value = match["v"]
+                if value is None or not MIN_LEARNED <= len(value) <= MAX_LEARNED_LENGTH + 2:
+                    continue
+                value = _unquote(value)
+                if len(value) >= MIN_LEARNED and self._password_name(_assigned_name(match)):
+                    values.add(value)
+                    if len(values) >= MAX_LEARNED:
+                        break
+            if len(values) >= MAX_LEARNED:
+                break
+        chosen = sorted((v for v in values if v not in REDACTED), key=lambda v: (-len(v), v))
+        self._learned = chosen[:MAX_LEARNED]
+        self._done.clear()
+
     def text(self, value: str) -> str:
         """`value` with secrets removed and identifiers pseudonymised."""
-        out = _PASSWORD_CMD.sub(lambda m: f"{m.group(1)}{self.user(m.group(2))}{m.group(3)}{REDACTED}", value)
-        out = _SYSLINUX_PASSWD.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
-        out = _PBKDF2.sub(REDACTED, out)
-        out = _CRYPT.sub(REDACTED, out)
-        out = _ARG.sub(lambda m: f"{m.group(1)}={REDACTED}", out)
-        out = _UUID.sub(lambda m: self._alias("uuid", m.group(0)), out)
-        out = _MACHINE_ID.sub(lambda m: self._alias("machine-id", m.group(0)), out)
+        done = self._done.get(value)
+        if done is not None:
+            return done
+        out = value
+        if "passw" in out.lower():
+            out = _COMMAND.sub(self._command, out)
+        if "=" in out:
+            out = _ASSIGNMENT.sub(self._assignment, out)
+        if "://" in out:
+            out = _URL_USERINFO.sub(_userinfo, out)
+        if "grub.pbkdf2." in out:
+            out = _PBKDF2.sub(REDACTED, out)
+        if "$" in out:
+            out = _CRYPT.sub(REDACTED, out)
+        for secret in self._learned:  # (str.replace: linear, whatever the value)
+            if secret in out:
+                out = out.replace(secret, REDACTED)
+        if "-" in out:
+            out = _UUID.sub(lambda m: self._alias("uuid", m.group(0)), out)
+        out = _HEX_RUN.sub(self._machine_id, out)
+        if len(self._done) < MAX_CACHED:
+            self._done[value] = out
         return out
+
+    def _command(self, match: re.Match[str]) -> str:
+        """A password command with its user pseudonymised and its secret redacted (a `$variable` is
+        kept: its value is redacted where it is assigned); a SYSLINUX passwd line redacted to its end."""
+        text, start, end = match.string, match.start(), match.end()
+        if match["syslinux"] is not None:
+            rest = match["rest"]
+            return text[start : match.start("rest")] + REDACTED if rest and not rest.isspace() else match[0]
+        user, secret = (None, match["a"]) if match["opts"] else (match["a"], match["b"])
+        out = []
+        if user is not None and not _VARIABLE.fullmatch(user):
+            out += [text[start : match.start("a")], self.user(_unquote(user))]
+            start = match.end("a")
+        if secret is not None and not _VARIABLE.fullmatch(secret):
+            group = "a" if match["opts"] else "b"
+            out += [text[start : match.start(group)], REDACTED]
+            start = match.end(group)
+        out.append(text[start:end])
+        return "".join(out)
+
+    def _assignment(self, match: re.Match[str]) -> str:
+        """`name=value` with the value redacted, quotes and all, when the name holds a secret:
+        `password='a b'`, `"rootpw=x y"`, `set pw="..."`."""
+        name = match["n"]
+        if name is not None:
+            return f"{name}={REDACTED}" if self.secret_name(name.lstrip("-")) else match[0]
+        if not self.secret_name(_assigned_name(match)):
+            return match[0]
+        quote, name, value = (
+            ('"', match["dq"], match["dv"]) if match["dq"] is not None else ("'", match["sq"], match["sv"])
+        )
+        return f"{quote}{name}={REDACTED}{quote if quote in value else ''}"
+
+    def _machine_id(self, match: re.Match[str]) -> str:
+        run = match.group(0)
+        return self._alias("machine-id", run) if len(run) == 32 else run
 
     def value(self, obj: Any, key: str = "") -> Any:
         """A JSON value with every string redacted; password tables and secret fields emptied."""
@@ -107,6 +257,20 @@ class Redactor:
         if isinstance(obj, list):
             return [self.value(v, key) for v in obj]
         return obj
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    """Every string in a JSON value (keys are the parent's own)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict | list):
+        for value in obj.values() if isinstance(obj, dict) else obj:
+            yield from _strings(value)
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    colon = ":" in match.group(1)
+    return f"://{REDACTED}{':' + REDACTED if colon else ''}@"
 
 
 def file_facts(stream: BinaryIO, size: int, cap: int) -> dict[str, Any]:
@@ -178,8 +342,9 @@ def collect_versions() -> dict[str, str]:
 
 
 def _line(text: object) -> str:
-    """One printable line (guest text cannot move the cursor or add lines)."""
-    flat = str(text).replace("\n", "\\n").replace("\t", " ")
+    """One printable line (guest text cannot move the cursor or add lines). The text is cut before it
+    is cleaned: escaping only lengthens it, and a guest title may be megabytes long."""
+    flat = str(text)[: MAX_TEXT + 1].replace("\n", "\\n").replace("\t", " ")
     flat = "".join(ch if ch.isprintable() else "?" for ch in flat)
     return flat if len(flat) <= MAX_TEXT else flat[: MAX_TEXT - 1] + "…"
 
@@ -225,6 +390,7 @@ def build_report(
     """The redacted report. `inspect_reply` and `menu_reply` are the child's replies (configs may carry
     `size`/`sha256` from `file_facts`), `boot_reply` the answer of a not-really boot when one was made."""
     r = Redactor()
+    r.learn(menu_reply, boot_reply)
     out = ["pvboot report (redacted: secrets removed, UUIDs/machine ids/user names pseudonymised)", ""]
     out.append("== versions ==")
     out += [f"  {_line(k)}: {_line(v)}" for k, v in versions.items()]

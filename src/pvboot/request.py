@@ -36,4 +36,5 @@ class BootRequest:
     default_args: str | None = None  # --default_args (XCP-ng): the command line of a /xenkernel boot
     vm: str | None = None  # --vm (XCP-ng): the VM's UUID, for the logs
     xenserver_rules: bool = True  # /xenkernel and /kernel-xenserver (pvboot/xenserver.py)
+    max_menu_wait: float | None = 600.0  # --max-menu-wait: seconds the console waits for a key; None: ever
     record: dict[str, Any] = field(default_factory=dict)  # entry/kernel/kernel_info, for the run log

@@ -1,6 +1,9 @@
-"""Remembered kernel verdicts (kernel/verdicts.py): a bzImage found bootable is not decoded again on the
-next boot of the same bytes; nothing negative, nothing unverified and nothing outside the cache file
-is ever kept or read."""
+"""Remembered kernel verdicts (kernel/verdicts.py, kernel/judge.py): a bzImage found bootable is not decoded
+again on the next boot of the same bytes; nothing negative, nothing unverified and nothing outside the
+cache file is ever kept or read. The file is shared by every guest, so no reader sees any of it, and
+what is stored for some bytes is the verdict of a judge that read only those bytes (the parent's copy),
+never what a reader said: a subverted reader (tests/subvert.py) can neither read an entry nor plant or
+change one."""
 
 from __future__ import annotations
 
@@ -15,9 +18,8 @@ from pathlib import Path
 import pytest
 from kernel_samples import ElfSpec, bzimage_of, make_elf, newc
 
-from pvboot.boot import _remember_verdict
+import subvert
 from pvboot.kernel.verdicts import FILE_NAME, MAX_ENTRIES, VerdictCache
-from pvboot.outfiles import OutputFiles
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 GRUB_CFG = b"""set default=0
@@ -54,12 +56,15 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_disk(work / "disk.img", [Part(tree)], "dos")
 
 
-def boot(disk: Path, cache: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def boot_args(out: Path, *extra: str) -> list[str]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
+    return ["-q", "--output-format=json", f"--output-directory={out}", *extra]
+
+
+def boot(disk: Path, cache: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "PVBOOT_CACHE_DIR": cache}
-    argv = [sys.executable, "-m", "pvboot", "-q", "--output-format=json", f"--output-directory={out}", *extra]
-    argv.append(str(disk))
+    argv = [sys.executable, "-m", "pvboot", *boot_args(out, *extra), str(disk)]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
@@ -123,21 +128,74 @@ def test_off_and_broken_caches_change_nothing(disk: Path, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
 
 
-def test_the_parent_keeps_only_what_its_own_copy_hashes_to(tmp_path: Path) -> None:
-    files = OutputFiles(str(tmp_path / "out"), True)
-    try:
-        os.write(files.fds["kernel"], b"the bytes the parent copied")
-        cache = VerdictCache(str(tmp_path / "cache"))
-        _remember_verdict(cache, digest(b"other bytes"), dict(GOOD), files)
-        assert not (tmp_path / "cache" / FILE_NAME).exists()
-        _remember_verdict(cache, digest(b"the bytes the parent copied"), {**GOOD, "remembered": True}, files)
-        assert not (tmp_path / "cache" / FILE_NAME).exists()  # (already remembered: nothing new)
-        _remember_verdict(cache, digest(b"the bytes the parent copied"), dict(GOOD), files)
-        assert list(json.loads((tmp_path / "cache" / FILE_NAME).read_text())) == [
-            digest(b"the bytes the parent copied")
-        ]
-    finally:
-        files.discard()
+PLANTED = "6.6.6-planted"
+
+
+def lying_reply(deferred: bool) -> dict[str, object]:
+    """A subverted reader's boot reply: its kernel bytes written, and a verdict of its own making."""
+    info = {**GOOD, "version": PLANTED, "pv": True, "pvh": True, "compression": "none"}
+    return {
+        "type": "extracted", "kernel_source": "/boot/vmlinuz-xen", "ramdisk_sources": [], "args": "ro",
+        "title": "Xen-capable", "path": [0], "reasons": [], "warnings": [],
+        "kernel_size": len(XEN_KERNEL), "kernel_info": info, "kernel_deferred": deferred,
+    }  # fmt: skip
+
+
+def lie(disk: Path, cache: Path, out: Path, kernel: Path, deferred: bool) -> subprocess.CompletedProcess[str]:
+    attack = {"reply": lying_reply(deferred), "kernel": str(kernel)}
+    _, proc = subvert.run(attack, *boot_args(out), str(disk), env={"PVBOOT_CACHE_DIR": str(cache)})
+    return proc
+
+
+def test_a_lying_reader_can_neither_plant_nor_change_a_verdict(disk: Path, tmp_path: Path) -> None:
+    """It writes another guest's kernel (XEN_KERNEL) into its copy and claims a verdict on it: believed
+    for its own answer when it does not defer (it could as well lie there), never stored; deferred,
+    the parent judges the copy itself and stores that. An honest boot afterwards sees the judge's."""
+    cache, out, kernel = tmp_path / "cache", tmp_path / "out", tmp_path / "kernel"
+    kernel.write_bytes(XEN_KERNEL)
+    proc = lie(disk, cache, out, kernel, deferred=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kernel_info"]["version"] == PLANTED
+    assert not (cache / FILE_NAME).exists()
+
+    proc = lie(disk, cache, out, kernel, deferred=True)
+    assert proc.returncode == 0, proc.stderr
+    judged = json.loads(proc.stdout)["kernel_info"]
+    assert judged["version"] != PLANTED and judged["remembered"] is False
+    stored = json.loads((cache / FILE_NAME).read_text())
+    assert list(stored) == [digest(XEN_KERNEL)] and stored[digest(XEN_KERNEL)]["version"] == judged["version"]
+
+    honest = boot(disk, str(cache), out)
+    assert honest.returncode == 0, honest.stderr
+    info = json.loads(honest.stdout)["kernel_info"]
+    assert info["remembered"] is True and info["version"] == judged["version"]
+    for deferred in (False, True):  # an entry that exists is never changed either
+        assert lie(disk, cache, out, kernel, deferred).returncode == 0
+        assert json.loads((cache / FILE_NAME).read_text()) == stored
+
+
+def test_a_lying_reader_cannot_pass_off_a_kernel_that_cannot_boot(disk: Path, tmp_path: Path) -> None:
+    cache, out, kernel = tmp_path / "cache", tmp_path / "out", tmp_path / "kernel"
+    kernel.write_bytes(PLAIN_KERNEL.ljust(len(XEN_KERNEL), b"\0"))
+    proc = lie(disk, cache, out, kernel, deferred=True)
+    assert proc.returncode != 0
+    assert "menu entry 'Xen-capable': kernel /boot/vmlinuz-xen cannot boot as a Xen guest" in proc.stderr
+    assert not (cache / FILE_NAME).exists() and not list(out.iterdir())
+
+
+@pytest.mark.parametrize("where", ["reader", "judge"])
+def test_no_reader_and_no_judge_sees_the_verdicts(disk: Path, tmp_path: Path, where: str) -> None:
+    """The file holds another guest's verdict (its kernel's version): neither the reader nor the judge
+    (forked before the file is read) finds it in its memory, nor can open the file."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    cache.mkdir()
+    marker = "their-kernel-6.1.0-" + os.urandom(8).hex()
+    (cache / FILE_NAME).write_text(json.dumps({digest(b"their kernel"): {**GOOD, "version": marker}}))
+    attack = {"in": where, "scan": marker[::-1], "open": [str(cache / FILE_NAME)], "listdir": [str(cache)]}
+    found, proc = subvert.run(attack, *boot_args(out), str(disk), env={"PVBOOT_CACHE_DIR": str(cache)})
+    assert found == {"scan": "absent", str(cache / FILE_NAME): "EACCES", f"listdir {cache}": "EACCES"}, (
+        found, proc.stderr
+    )  # fmt: skip
 
 
 def test_the_file_is_bounded_and_symlinks_are_not_followed(tmp_path: Path) -> None:

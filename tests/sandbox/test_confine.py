@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,15 +20,23 @@ from pvboot.sandbox import confine, landlock, seccomp
 
 IMAGE_BYTES = b"guest bytes " * 512
 FSIZE = 1 << 20
+PR_GET_SECCOMP = 21
 
 Action = Callable[[confine.Reader, int], str]
 
 
 def run_confined(
-    tmp_path: Path, action: Action, *, userns: bool = True, keep: tuple[int, ...] = ()
+    tmp_path: Path,
+    action: Action,
+    *,
+    userns: bool = True,
+    keep: tuple[int, ...] = (),
+    setup: Callable[[], object] | None = None,
+    **options: Any,
 ) -> tuple[str, int | None]:
-    """Fork; the child confines itself and runs `action(reader, out_fd)`. Returns what the action
-    reported (or 'refused ERRNO' for an OSError) and the signal that ended the child, if any."""
+    """Fork; the child runs `setup()`, confines itself (with `options` for enter()) and runs
+    `action(reader, out_fd)`: the code a subverted reader would run. Returns what the action reported
+    (or 'refused ERRNO' for an OSError) and the signal that ended the child, if any."""
     image = tmp_path / "disk.img"
     image.write_bytes(IMAGE_BYTES)
     out_fd = os.open(tmp_path / "out.bin", os.O_RDWR | os.O_CREAT, 0o600)
@@ -38,6 +47,8 @@ def run_confined(
         code = 1
         try:
             os.close(r)
+            if setup is not None:
+                setup()
             reader = confine.enter(
                 str(image),
                 child_end.fileno(),
@@ -46,6 +57,7 @@ def run_confined(
                 cpu_seconds=10,
                 file_size=FSIZE,
                 userns=userns,
+                **options,
             )
             try:
                 result = action(reader, out_fd)
@@ -136,9 +148,114 @@ def test_landlock_hides_host_files(tmp_path: Path) -> None:
     secret = Path("/etc/hostname") if Path("/etc/hostname").exists() else Path("/etc/passwd")
     result, sig = run_confined(tmp_path, lambda r, o: secret.read_text()[:0] + "read")
     assert (result, sig) == ("refused EACCES", None)
-    # the image's own directory stays readable (qcow2 backing files are opened there)
+    # nor the image's own directory: a backing file is opened there only before the last Landlock layer
     (tmp_path / "sibling").write_bytes(b"sib")
-    assert run_confined(tmp_path, lambda r, o: (tmp_path / "sibling").read_text()) == ("sib", None)
+    assert run_confined(tmp_path, lambda r, o: (tmp_path / "sibling").read_text()) == ("refused EACCES", None)
+    assert run_confined(tmp_path, lambda r, o: str(os.listdir(tmp_path))) == ("refused EACCES", None)
+
+
+needs_landlock = pytest.mark.skipif(landlock.abi_version() == 0, reason="no Landlock in this kernel")
+
+
+def _no_landlock() -> None:
+    landlock.abi_version = lambda: 0  # (in the forked child only): a kernel without Landlock
+
+
+def _open(path: Path | str) -> str:
+    os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY))
+    return "opened"
+
+
+@needs_landlock
+def test_no_system_library_is_readable_and_native_codecs_still_load(tmp_path: Path) -> None:
+    """Landlock grants the Python trees only; the one extension module the readers need from outside
+    them (dissect's Rust codecs, which link libgcc_s) was imported before."""
+    libraries = [p for p in ("/etc/ld.so.cache", "/usr/lib/os-release", "/lib64") if os.path.exists(p)]
+
+    def act(r: confine.Reader, o: int) -> str:
+        from dissect.util import compression
+
+        return f"{compression.lz4_native is not None} " + " ".join(
+            run_or_errno(lambda p=p: _open(p)) for p in libraries
+        )
+
+    result, _ = run_confined(tmp_path, act)
+    assert result == " ".join(["True", *["EACCES"] * len(libraries)]), result
+
+
+def run_or_errno(action: Callable[[], str]) -> str:
+    try:
+        return action()
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc.errno))
+
+
+@needs_landlock
+def test_a_python_tree_not_owned_by_root_is_not_granted(tmp_path: Path) -> None:
+    """An import directory someone else owns may hold anything: it gets no Landlock rule (the reader
+    imports everything it may need beforehand instead)."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "their_module.py").write_text("VALUE = 1\n")
+    (theirs / "secret.txt").write_text("secret")
+    os.chown(theirs, 4444, 4444)
+
+    def setup() -> None:
+        import sys
+
+        sys.path.insert(0, str(theirs))
+        __import__("their_module")
+
+    def act(r: confine.Reader, o: int) -> str:
+        return f"{str(theirs) in r.trees} {run_or_errno(lambda: _open(theirs / 'secret.txt'))}"
+
+    assert run_confined(tmp_path, act, setup=setup) == ("False EACCES", None)
+
+
+def test_without_landlock_no_file_opens_at_all(tmp_path: Path) -> None:
+    """A kernel without Landlock: everything is imported first, and a second seccomp filter refuses every
+    open; the image still reads, through the fd opened before."""
+    (tmp_path / "sibling").write_bytes(b"sib")
+
+    def act(r: confine.Reader, o: int) -> str:
+        assert r.image_fd is not None
+        opens = [
+            run_or_errno(lambda p=p: _open(p)) for p in ("/etc/passwd", tmp_path / "sibling", os.__file__)
+        ]
+        return f"{r.landlock_abi} {r.seccomp} {os.pread(r.image_fd, 5, 0).decode()} {' '.join(opens)}"
+
+    assert run_confined(tmp_path, act, setup=_no_landlock) == ("0 True guest EACCES EACCES EACCES", None)
+
+
+@pytest.mark.parametrize("kernel", ["landlock", "no-landlock"])
+def test_the_image_directory_is_readable_only_while_the_backing_chain_opens(
+    tmp_path: Path, kernel: str
+) -> None:
+    """The qcow2 chain is opened as the reader, once confined, through the image's directory; then that
+    directory is taken away (a second Landlock layer, or without Landlock a filter refusing opens)."""
+    if kernel == "landlock" and landlock.abi_version() == 0:
+        pytest.skip("no Landlock in this kernel")
+    (tmp_path / "base.qcow2").write_bytes(b"the backing file")
+    (tmp_path / "victim.img").write_bytes(b"another guest")
+
+    during: list[str] = []
+
+    def chain(image: str, fd: int, dir_fd: int) -> dict[str, int | OSError]:
+        # already under the filter: it refuses prctl (PR_GET_SECCOMP would say 0 without one)
+        filtered = ctypes.CDLL(None, use_errno=True).prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == -1
+        during.append(f"filtered={filtered} {run_or_errno(lambda: _open(tmp_path / 'victim.img'))}")
+        return {"base.qcow2": os.open("base.qcow2", os.O_RDONLY, dir_fd=dir_fd)}
+
+    def act(r: confine.Reader, o: int) -> str:
+        backing = r.backing["base.qcow2"]
+        assert isinstance(backing, int) and r.dir_fd is None
+        victim = run_or_errno(lambda: _open(tmp_path / "victim.img"))
+        again = run_or_errno(lambda: _open(tmp_path / "base.qcow2"))
+        return f"{during[0]} | {os.pread(backing, 16, 0).decode()} {victim} {again}"
+
+    setup = _no_landlock if kernel == "no-landlock" else None
+    result = run_confined(tmp_path, act, setup=setup, backing=chain)
+    assert result == ("filtered=True opened | the backing file EACCES EACCES", None), result
 
 
 def test_signals_only_to_itself(tmp_path: Path) -> None:

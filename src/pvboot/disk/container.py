@@ -61,17 +61,17 @@ def _os_open(path: str, flags: int) -> int:
     return os.open(path, flags)
 
 
-# How the image and its backing files are opened. The sandbox's confined reader replaces it so that the
-# image is the fd opened before confinement and backing files open beside it (pvboot/sandbox/confine.py).
+# How the image and its backing files are opened. The sandbox's confined reader replaces it so that they
+# are the fds it opened while it still could (open_backing_chain; pvboot/sandbox/confine.py).
 host_opener: Callable[[str, int], int] = _os_open
 
 
 class _HostFile:
     """One open host file or block device, read with pread so that several readers can share the fd."""
 
-    def __init__(self, path: str, *, nofollow: bool) -> None:
+    def __init__(self, path: str, *, nofollow: bool, fd: int | None = None) -> None:
         flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK  # NONBLOCK: a FIFO must not hang
-        self.fd = host_opener(path, flags | (os.O_NOFOLLOW if nofollow else 0))
+        self.fd = host_opener(path, flags | (os.O_NOFOLLOW if nofollow else 0)) if fd is None else fd
         try:
             st = os.fstat(self.fd)
             if stat.S_ISREG(st.st_mode):
@@ -242,13 +242,17 @@ def _qcow2_layer(
         raise
 
 
+def _plain_name(name: bytes) -> bool:
+    return b"/" not in name and b"\0" not in name and name not in (b"", b".", b"..")
+
+
 def _open_backing(
     host: _HostFile, header: _Header, limits: Limits, seen: set[tuple[int, int]], depth: int
 ) -> _HostFile | _Qcow2Layer:
     """Open the backing file: only a sibling of `host`, never through a symlink, never twice."""
     raw_name = cast(bytes, header.backing_name)
     shown = raw_name[:64].decode("utf-8", "replace")
-    if b"/" in raw_name or b"\0" in raw_name or raw_name in (b".", b".."):
+    if not _plain_name(raw_name):
         raise GuestDataError(f"{host.path}: backing file {shown!r} is not a plain name next to the image")
     check(depth, limits.max_backing_depth, f"{host.path}: qcow2 backing chain depth")
     path = os.path.join(os.path.dirname(host.path) or ".", os.fsdecode(raw_name))
@@ -425,6 +429,66 @@ class Container:
 QCOW2_NAMES = (".qcow2", ".qcow")  # image names that declare qcow2 as --format=qcow2 does
 
 
+def declared_qcow2(path: str, fmt: str | None) -> bool:
+    """Whether the admin's own words (--format=qcow2, or a *.qcow2 name without --format=raw) let a qcow2
+    image at `path` have its backing chain followed (open_container says why)."""
+    return fmt == "qcow2" or (fmt is None and path.lower().endswith(QCOW2_NAMES))
+
+
+def open_backing_chain(image: str, image_fd: int, dir_fd: int, limits: Limits) -> dict[str, int | OSError]:
+    """In the confined reader, the one time the image's directory is readable (sandbox/confine.py, step
+    11): open the qcow2 backing chain of the image at `image_fd` as open_container will walk it, so that
+    the reader needs no directory afterwards. Each header is checked as open_container checks it; each
+    name must be a plain name, beside the image (`dir_fd`), a regular file and no symlink, at most
+    `limits.max_backing_depth` of them. Returns file name -> fd, or the OSError opening it gave, for the
+    reader to report; anything else wrong simply ends the walk (open_container meets it and says so)."""
+    opened: dict[str, int | OSError] = {}
+    host = _HostFile(image, nofollow=False, fd=os.dup(image_fd))
+    seen = {host.identity}
+    try:
+        while len(opened) < limits.max_backing_depth and host.read_at(0, 4) == QCOW2_MAGIC:
+            header = _parse_header(host, limits)
+            if not header.backing_name or not _plain_name(header.backing_name):
+                break
+            name = os.fsdecode(header.backing_name)
+            try:
+                fd = _open_sibling(dir_fd, name)
+            except OSError as exc:
+                opened[name] = exc
+                break
+            opened[name] = fd
+            backing = _HostFile(name, nofollow=True, fd=os.dup(fd))
+            host.close()
+            host = backing
+            if host.identity in seen:
+                break
+            seen.add(host.identity)
+            if (header.backing_format or "qcow2") != "qcow2":
+                break
+    except (OSError, PvbootError):
+        pass
+    finally:
+        host.close()
+    return opened
+
+
+def _open_sibling(dir_fd: int, name: str) -> int:
+    """`name` in the directory `dir_fd`, read-only, only a regular file (checked before it is opened,
+    so that no device or FIFO is ever opened), never through a symlink."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, "it is a symlink")
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EACCES, "not a regular file (pvboot opens no device the guest names)")
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK | os.O_NOFOLLOW
+    fd = os.open(name, flags, dir_fd=dir_fd)
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        raise OSError(errno.EACCES, "not a regular file (pvboot opens no device the guest names)")
+    return fd
+
+
 def open_container(path: str, limits: Limits, fmt: str | None = None) -> Container:
     """Open the disk image at `path` (trusted: the admin named it) read-only.
 
@@ -449,8 +513,7 @@ def open_container(path: str, limits: Limits, fmt: str | None = None) -> Contain
         if fmt == "raw" or not is_qcow2:
             raw = cast(BinaryIO, open(host.fd, "rb", closefd=False))  # noqa: SIM115 - closed with host
             return Container(host, "raw", raw, host.size, None)
-        declared = fmt == "qcow2" or path.lower().endswith(QCOW2_NAMES)
-        layer = _qcow2_layer(host, limits, {host.identity}, 0, follow_backing=declared)
+        layer = _qcow2_layer(host, limits, {host.identity}, 0, follow_backing=declared_qcow2(path, fmt))
         return Container(host, "qcow2", cast(BinaryIO, layer.stream), layer.size, layer)
     except BaseException:
         host.close()

@@ -20,7 +20,7 @@ from pvboot.kernel.check import KernelInfo, check_kernel
 from pvboot.kernel.dtb import DtbInfo, validate_dtb
 from pvboot.kernel.initrd import check_initrd
 from pvboot.kernel.limits import KernelLimits
-from pvboot.kernel.verdicts import VerdictCache, file_digest, needs_decoding, stream_chunks
+from pvboot.kernel.verdicts import needs_decoding
 from pvboot.limits import Limits
 
 trace = logging.getLogger("pvboot.trace")
@@ -52,12 +52,12 @@ class BootFilesCheck:
     devicetree: DtbInfo | None = None
     devicetree_data: bytes | None = None  # the validated blob, to write to the devicetree output fd
     devicetree_source: str | None = None
-    kernel_sha256: str | None = None  # of a kernel freshly found bootable after decoding: worth remembering
+    kernel_deferred: bool = False  # compressed: the parent judges its own copy (kernel/judge.py)
 
     def reply_fields(self) -> dict[str, Any]:
         """The JSON-able fields to add to the child's boot/extract reply."""
         return {
-            "kernel_sha256": self.kernel_sha256,
+            "kernel_deferred": self.kernel_deferred,
             "kernel_info": self.kernel.to_json() if self.kernel else None,
             "warnings": list(self.warnings),
             "devicetree_source": self.devicetree_source,
@@ -65,11 +65,11 @@ class BootFilesCheck:
         }
 
 
-def refusal(info: KernelInfo, kernel: str, entry: str | None) -> str:
+def refusal(problems: Sequence[str], kernel: str, entry: str | None) -> str:
     """The one-line error for a kernel that cannot boot: entry, file, what is missing, the way out."""
     who = f"menu entry '{entry}': " if entry else ""
     return (
-        f"{who}kernel {kernel} cannot boot as a Xen guest: {'; '.join(info.problems)} "
+        f"{who}kernel {kernel} cannot boot as a Xen guest: {'; '.join(problems)} "
         "(--no-kernel-check boots it anyway)"
     )
 
@@ -82,12 +82,13 @@ def check_boot_files(
     *,
     entry: str | None = None,
     check: bool = True,
-    verdicts: VerdictCache | None = None,
+    defer_decoding: bool = False,
 ) -> BootFilesCheck:
     """Judge the kernel (raise KernelNotBootable when Xen could not start it), warn about initrds that are
     not cpio archives, read and validate the device tree. With `check=False` (--no-kernel-check) only the
-    device tree is read, size-capped but not validated. `verdicts`: remembered verdicts to use instead of
-    decoding a compressed kernel again (kernel/verdicts.py)."""
+    device tree is read, size-capped but not validated. `defer_decoding`: a kernel that would have to be
+    decompressed is not judged here but left to the parent, which judges its own copy of it once and
+    remembers the verdict (kernel/judge.py)."""
     result = BootFilesCheck()
     kl = KernelLimits.from_limits(limits)
     if devicetree is not None:
@@ -107,32 +108,19 @@ def check_boot_files(
         trace.info("kernel %s: not checked (--no-kernel-check)", kernel.display)
         return result
     node, stream = kernel.tree.open_file(kernel.path)
-    digest = None
-    if verdicts is not None and verdicts.directory is not None and node.size > 0:
+    if defer_decoding and node.size > 0:
         stream.seek(0)
-        if needs_decoding(stream.read(4096)):
-            with contextlib.suppress(OSError):  # (then the check itself reports the read error)
-                digest = file_digest(stream_chunks(stream, node.size))
-    remembered = verdicts.lookup(digest) if verdicts is not None and digest else None
-    info = KernelInfo.from_json(remembered) if remembered else check_kernel(stream, node.size, limits)
-    if digest and not remembered and info.bootable:
-        result.kernel_sha256 = digest
-    result.kernel = info
-    modes = "+".join(m for m, ok in (("PV", info.pv), ("PVH", info.pvh)) if ok) or "not bootable"
-    trace.info(
-        "kernel %s: %s %s %s%s, %s (Xen notes: %s)%s",
-        kernel.display,
-        info.format,
-        info.arch or "?",
-        info.version or "unknown version",
-        f", {info.compression}" if info.compression else "",
-        modes,
-        info.notes_source or "none",
-        ", remembered from an earlier boot of the same bytes" if info.remembered else "",
-    )
-    if not info.bootable:
-        raise KernelNotBootable(refusal(info, kernel.display, entry))
-    result.warnings += [f"kernel {kernel.display}: {w}" for w in info.warnings]
+        with contextlib.suppress(OSError):  # (then the check itself reports the read error)
+            result.kernel_deferred = needs_decoding(stream.read(4096))
+    if result.kernel_deferred:
+        trace.info("kernel %s: compressed: judged once its copy is made (kernel/judge.py)", kernel.display)
+    else:
+        info = check_kernel(stream, node.size, limits)
+        result.kernel = info
+        trace.info("kernel %s: %s", kernel.display, describe(info.to_json()))
+        if not info.bootable:
+            raise KernelNotBootable(refusal(info.problems, kernel.display, entry))
+        result.warnings += [f"kernel {kernel.display}: {w}" for w in info.warnings]
     for item in initrds:
         node, stream = item.tree.open_file(item.path)
         warning = check_initrd(stream, node.size, item.display)
@@ -140,6 +128,17 @@ def check_boot_files(
             trace.info("%s", warning)
             result.warnings.append(warning)
     return result
+
+
+def describe(info: dict[str, Any]) -> str:
+    """A verdict (KernelInfo.to_json()) for the --debug trace."""
+    modes = "+".join(m for m, key in (("PV", "pv"), ("PVH", "pvh")) if info.get(key)) or "not bootable"
+    compression, notes = info.get("compression"), info.get("notes_source") or "none"
+    return (
+        f"{info.get('format')} {info.get('arch') or '?'} {info.get('version') or 'unknown version'}"
+        f"{f', {compression}' if compression else ''}, {modes} (Xen notes: {notes})"
+        f"{', remembered from an earlier boot of the same bytes' if info.get('remembered') else ''}"
+    )
 
 
 def write_devicetree(fd: int, data: bytes) -> int:

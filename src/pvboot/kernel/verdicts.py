@@ -5,14 +5,11 @@ kernel, a third of a second, several times the rest of a boot. A host boots the 
 and again, so the parent keeps the positive verdicts in `kernel-verdicts.json` under $PVBOOT_CACHE_DIR
 (default /var/cache/pvboot; "", "none" or "off" turn it off), keyed by the SHA-256 of the kernel file.
 
-Who does what (the security model's split stays: the parent never parses guest data):
-- the parent loads the file before it forks the child, which inherits it (it can open nothing there);
-- the child hashes a kernel that would need decoding and uses a remembered verdict instead of the
-  decoder, else checks it and reports the digest with its verdict;
-- the parent remembers the verdict only when it is positive and only after hashing its own copy of the
-  kernel to the same digest. So a child cannot pin a verdict on other bytes than its own kernel's, and
-  a remembered verdict never refuses a boot: the worst a lying child can do is what --no-kernel-check
-  does, for exactly those bytes, and libxl still refuses a kernel Xen cannot load.
+The file is shared by every guest, so no process that reads guest bytes ever sees it (kernel/judge.py
+does the rest): the parent reads it only after the reader has stopped, looks up the one digest it
+computed itself of the kernel copy it holds, and stores only what a fresh confined judge, forked
+before the file was read, concluded from that very copy. Nothing a reader says is stored, and a reader
+learns nothing of the file, not even whether its kernel was in it.
 
 Writing is never fatal and never follows a symlink; the file holds at most MAX_ENTRIES verdicts (the
 oldest go first) and is replaced atomically, so concurrent boots lose at most one another's entry.
@@ -26,7 +23,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 ENV = "PVBOOT_CACHE_DIR"
 DEFAULT_DIR = "/var/cache/pvboot"
@@ -58,18 +55,6 @@ def file_digest(chunks: Iterator[bytes]) -> str:
     for chunk in chunks:
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def stream_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """The first `size` bytes of `stream`, in bounded chunks."""
-    stream.seek(0)
-    left = size
-    while left > 0:
-        chunk = stream.read(min(CHUNK, left))
-        if not chunk:
-            raise OSError("the file ended early")
-        left -= len(chunk)
-        yield chunk
 
 
 def fd_chunks(fd: int) -> Iterator[bytes]:

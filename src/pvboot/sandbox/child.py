@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pvboot.errors import GuestDataError, LimitError, PvbootError
+from pvboot.limits import Limits, ReplyBounds
 from pvboot.sandbox.channel import Channel, ChannelClosed, pair
-from pvboot.sandbox.confine import Identity, enter, fork_in_pid_namespace
+from pvboot.sandbox.confine import BackingOpener, Identity, enter, fallback_identity, fork_in_pid_namespace
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ class Confinement:
     runas: Identity | None = None  # resolved in the parent: sandbox.confine.resolve_runas
     debug: bool = False
     image: str | None = None  # opened by the child before it confines itself further
+    backing: Limits | None = None  # declared qcow2: the reader opens its backing chain (confine.py step 11)
+    image_dir: bool = False  # the image's directory stays readable (--isconfig)
+    modules: tuple[str, ...] | None = None  # import these, then read no file at all (the kernel judge)
+    lazy: bool = False  # fork at once, but confine (and cost CPU) only when the first request comes
     userns: bool = True  # False: behave as on a kernel without user namespaces (tests)
 
 
@@ -68,8 +73,23 @@ def describe_failure(exc: BaseException, address_space: int) -> str:
 class Child:
     """A confined child process serving `serve(channel)`; the parent sends requests with `request`."""
 
-    def __init__(self, serve: Callable[[Channel], None], conf: Confinement) -> None:
+    def __init__(
+        self,
+        serve: Callable[[Channel], None],
+        conf: Confinement,
+        reply_bounds: Callable[[object], ReplyBounds] | None = None,
+    ) -> None:
         self.conf = conf
+        # request op -> what the parent decodes of its reply (the default Limits' bounds when not given)
+        self.reply_bounds = reply_bounds or Limits().reply_bounds
+        # the uid without user namespaces, resolved (and refused when root or -1) here, in the parent
+        fallback = fallback_identity() if os.geteuid() == 0 and conf.runas is None else None
+        backing: BackingOpener | None = None
+        if conf.backing is not None:
+            from pvboot.disk.container import open_backing_chain
+
+            chain_limits = conf.backing
+            backing = lambda image, fd, dir_fd: open_backing_chain(image, fd, dir_fd, chain_limits)  # noqa: E731
         parent_end, child_end = pair()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -78,6 +98,8 @@ class Child:
             code = EXIT_INTERNAL
             try:
                 parent_end.close()
+                if conf.lazy and not _first_request(child_end):
+                    os._exit(0)
                 reader = enter(
                     conf.image,
                     child_end.fileno(),
@@ -86,9 +108,13 @@ class Child:
                     cpu_seconds=conf.cpu_seconds,
                     file_size=conf.file_size,
                     runas=conf.runas,
+                    fallback=fallback,
                     debug=conf.debug,
                     userns=conf.userns,
                     pid_namespace=pid_namespace,
+                    backing=backing,
+                    image_dir=conf.image_dir,
+                    modules=conf.modules,
                 )
                 warnings.simplefilter("ignore")
                 sys.setrecursionlimit(4000)
@@ -102,8 +128,10 @@ class Child:
                     serve(child_end)
                 code = 0
             except BaseException:
-                if conf.debug:
-                    traceback.print_exc()
+                if conf.debug:  # (guest text in the message: cleaned as the debug trace is)
+                    from pvboot.listing import clean_lines
+
+                    sys.stderr.write(clean_lines(traceback.format_exc()))
             finally:
                 os._exit(code)
         with contextlib.suppress(OSError):
@@ -114,14 +142,25 @@ class Child:
         self.done = False
 
     def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait at most `timeout` seconds for the reply; errors become PvbootError."""
+        """Send one request and wait at most `timeout` seconds for the reply; errors become PvbootError.
+        A reply beyond `reply_bounds` or malformed stops the child: the stream is out of step after it."""
+        if self.done:
+            raise GuestDataError("the process reading the guest disk was stopped after an earlier error")
         deadline = time.monotonic() + timeout
         try:
             self.channel.send(message)
-            reply = self.channel.recv(deadline)
+            reply = self.channel.recv(deadline, self.reply_bounds(message.get("op")))
         except TimeoutError:
             self.stop(grace=0)
             raise LimitError(f"reading the guest disk took longer than the limit of {timeout:g} s") from None
+        except GuestDataError:
+            self.stop(grace=0)
+            raise
+        except MemoryError:
+            self.stop(grace=0)
+            raise LimitError(
+                "a reply from the process reading the guest disk needs more memory than pvboot's limit"
+            ) from None
         except (ChannelClosed, BrokenPipeError, ConnectionResetError):
             status = self.stop()
             raise GuestDataError(f"the process reading the guest disk died ({status})") from None
@@ -144,6 +183,14 @@ class Child:
             os.killpg(self.pid, signal.SIGKILL)
         _, status = os.waitpid(self.pid, 0)
         return _status_text(status)
+
+
+def _first_request(channel: Channel) -> bool:
+    """Wait (unconfined, but reading nothing) until the parent sends a request (True) or hangs up."""
+    select.select([channel], [], [])
+    poller = select.poll()
+    poller.register(channel.fileno(), select.POLLIN | select.POLLRDHUP)
+    return not any(events & (select.POLLRDHUP | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _wait_exit(pid: int, timeout: float) -> None:

@@ -17,13 +17,19 @@ Order (each step only narrows what the next may do; the reasons are in docs/secu
 4. with `--runas` (or in that fallback): no supplementary groups, the gid, the uid.
 5. PR_SET_NO_NEW_PRIVS, not dumpable.
 6. if step 3 made the PID namespace, one more fork: the keeper stays outside and waits; the reader is
-   PID 1 of the namespace. The reader dies with its parent (PR_SET_PDEATHSIG) and continues:
-7. every fd closed but the image (+ its directory), the output files, the channel and stdio;
+   PID 1 of the namespace. The reader dies with its parent (PR_SET_PDEATHSIG), checks that it is the
+   identity it meant to become (else it refuses every request: `identity_problem`) and continues:
+7. every fd closed but the image (and its directory), the output files, the channel and stdio;
 8. rlimits: address space, CPU seconds, file size, open files, no new processes, no locked memory;
-9. Landlock: read-only access to the Python installation, the system libraries and the image's
-   directory; no write anywhere;
-10. seccomp: the allow-list in seccomp.py (built before step 8, loaded last); execve, socket, ptrace,
-    clone and friends kill the process; opens for writing fail with EACCES.
+9. Landlock: read-only access to the Python trees that are root-owned system directories (never /dev,
+   the image's directory or anything holding them); no write anywhere. What could not be granted, and
+   everything on a kernel without Landlock, was imported before the uid changed instead;
+10. seccomp: the allow-list in seccomp.py (built before step 8); execve, socket, ptrace, clone and
+    friends kill the process; opens for writing fail with EACCES;
+11. so confined, the qcow2 backing chain (a callback, disk/container.py) is opened beside the image,
+    the only time the image's directory is readable (a Landlock rule of step 9); then its handle is
+    closed and a second Landlock layer without it (without Landlock: a second seccomp filter that
+    refuses every open) leaves the reader its fds and the Python trees, nothing else.
 """
 
 from __future__ import annotations
@@ -37,17 +43,23 @@ import select
 import signal
 import stat
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pvboot.errors import PvbootError, UsageError
+from pvboot.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 NOBODY = 65534
 USER_ENV = "PVBOOT_SANDBOX_USER"  # the user (name or uid) to drop to when it must and --runas is absent
-SYSTEM_LIBRARIES = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
+MAX_ID = (1 << 32) - 2  # (uid_t)-1 is setresuid's "no change": a target of -1 would leave root as it was
 IMAGE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK  # as disk/container.py opens it
 MAX_OPEN_FILES = 64
+NEVER_GRANTED = ("/dev", "/proc", "/sys")  # no Landlock rule may hold these (or lie inside them)
+
+# Opens the qcow2 backing chain before confinement: (image path, image fd, directory fd) -> name -> fd,
+# or the error opening that name gave (disk/container.py: open_backing_chain).
+BackingOpener = Callable[[str, int, int], dict[str, int | OSError]]
 
 
 @dataclass
@@ -58,33 +70,46 @@ class Identity:
     gid: int
 
 
+def _identity(uid: int, what: str, gid: int | None = None) -> Identity:
+    """`uid` (and its primary group, else the same number, as pygrub) if neither is root's or -1."""
+    if not 1 <= uid <= MAX_ID:
+        raise UsageError(
+            f"{what}: the disk reader's uid must be a number in 1..{MAX_ID}, not root's 0 nor (uid_t)-1 "
+            "(which setresuid takes as 'no change')"
+        )
+    gid = _primary_gid(uid) if gid is None else gid
+    if not 1 <= gid <= MAX_ID:
+        raise UsageError(f"{what}: uid {uid} has group {gid} (root's or (gid_t)-1): refused")
+    return Identity(uid, gid)
+
+
 def resolve_runas(runas: int | None) -> Identity | None:
-    """The identity `--runas=UID` names (gid: the uid's primary group, else the same number, as pygrub).
+    """The identity `--runas=UID` names; refuses root, -1 and anything out of range.
 
     Runs in the parent: a name-service look-up is no business of the sandboxed child."""
     if runas is None:
         return None
-    if runas <= 0:
-        raise UsageError(f"--runas={runas}: the restricted uid must be a uid other than root's")
-    if os.geteuid() != 0 and runas != os.geteuid():
+    if 1 <= runas <= MAX_ID and os.geteuid() != 0 and runas != os.geteuid():
         raise UsageError(f"--runas={runas} needs pvboot to be started as root")
-    return Identity(runas, _primary_gid(runas))
+    return _identity(runas, f"--runas={runas}")
 
 
 def fallback_identity() -> Identity:
-    """The uid to drop to when user namespaces are not available: $PVBOOT_SANDBOX_USER, else nobody."""
+    """The uid to drop to when user namespaces are not available: $PVBOOT_SANDBOX_USER (a uid in
+    1..2^32-2, or the name of one), else nobody. Anything else is refused, never run as root."""
     import pwd
 
     wanted = os.environ.get(USER_ENV, "").strip()
+    what = f"{USER_ENV}={wanted}"
+    if wanted.isascii() and wanted.isdigit():
+        return _identity(int(wanted), what)
     try:
-        if wanted.isdigit():
-            return Identity(int(wanted), _primary_gid(int(wanted)))
         entry = pwd.getpwnam(wanted or "nobody")
-        return Identity(entry.pw_uid, entry.pw_gid)
     except KeyError:
         if wanted:
-            raise PvbootError(f"{USER_ENV}={wanted}: no such user") from None
+            raise UsageError(f"{what}: no such user") from None
         return Identity(NOBODY, NOBODY)
+    return _identity(entry.pw_uid, what if wanted else "the user nobody", entry.pw_gid)
 
 
 def _primary_gid(uid: int) -> int:
@@ -98,14 +123,17 @@ def _primary_gid(uid: int) -> int:
 
 @dataclass
 class Reader:
-    """What the confined reader holds: the pre-opened image (or why it could not be opened)."""
+    """What the confined reader holds: the image and its qcow2 backing files, opened before confinement
+    (or why they could not be), and how it was confined."""
 
     image: str | None
     image_fd: int | None = None
-    dir_fd: int | None = None
+    dir_fd: int | None = None  # closed once the backing chain is open, but for --isconfig
+    backing: dict[str, int | OSError] = field(default_factory=dict)  # file name beside the image -> fd
     error: str | None = None
     namespaces: list[str] = field(default_factory=list)
     uid_changed: bool = False
+    trees: list[str] = field(default_factory=list)  # what Landlock lets it read
     landlock_abi: int = 0
     seccomp: bool = False
 
@@ -120,22 +148,31 @@ class Reader:
             self.error = f"cannot open disk image {self.image}: {exc.strerror}"
 
     def fds(self) -> list[int]:
-        return [fd for fd in (self.image_fd, self.dir_fd) if fd is not None]
+        opened = [fd for fd in self.backing.values() if isinstance(fd, int)]
+        return [fd for fd in (self.image_fd, self.dir_fd, *opened) if fd is not None]
+
+    def refuse(self, why: str) -> None:
+        """Give up every host file: the reader will answer each request with `why`."""
+        for fd in self.fds():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.image_fd = self.dir_fd = None
+        self.backing = {}
+        self.error = why
 
     def open_host(self, path: str, flags: int) -> int:
-        """disk/container.py's way to open host files in the reader: the image is the pre-opened fd;
-        a backing file (a guest-named sibling) is opened relative to the image's directory, with the
-        reader's own access, and must be a regular file."""
+        """disk/container.py's way to open host files in the reader: only what was opened before
+        confinement, the image and the qcow2 backing files beside it (or the error one gave)."""
         if self.image is not None and self.image_fd is not None and path == self.image:
             return os.dup(self.image_fd)
         image_dir = os.path.dirname(os.path.abspath(self.image or ""))
-        if self.dir_fd is not None and os.path.dirname(os.path.abspath(path)) == image_dir:
-            fd = os.open(os.path.basename(path), flags, dir_fd=self.dir_fd)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                raise OSError(errno.EACCES, "not a regular file (pvboot opens no device the guest names)")
-            return fd
-        return os.open(path, flags)
+        if self.image is not None and os.path.dirname(os.path.abspath(path)) == image_dir:
+            found = self.backing.get(os.path.basename(path))
+            if isinstance(found, int):
+                return os.dup(found)
+            if found is not None:
+                raise OSError(found.errno, found.strerror)
+        raise OSError(errno.EACCES, "not opened for the reader (only files beside an image outside /dev are)")
 
 
 def fork_in_pid_namespace() -> tuple[int, bool]:
@@ -175,13 +212,22 @@ def enter(
     cpu_seconds: int,
     file_size: int,
     runas: Identity | None = None,
+    fallback: Identity | None = None,
     debug: bool = False,
     userns: bool = True,
     pid_namespace: bool = False,
+    backing: BackingOpener | None = None,
+    image_dir: bool = False,
+    modules: Sequence[str] | None = None,
 ) -> Reader:
     """Confine this (freshly forked, single-threaded) process; returns in the reader only.
 
-    `pid_namespace`: this process is already PID 1 of a new PID namespace (fork_in_pid_namespace)."""
+    `pid_namespace`: this process is already PID 1 of a new PID namespace (fork_in_pid_namespace).
+    `fallback`: who to become without a user namespace (None: fallback_identity(), resolved here).
+    `backing`: opens the image's qcow2 backing chain, as the reader, once confined (step 11).
+    `image_dir`: the image's directory stays readable (--isconfig: a host config file and its friends).
+    `modules`: import exactly these and read no file at all afterwards (the kernel judge); by default
+    the root-owned Python trees stay readable for lazy imports."""
     parent = os.getppid()
     os.setpgid(0, 0)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -189,11 +235,16 @@ def enter(
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG, reported
     _stdio(debug)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    from pvboot.sandbox import native
+    from pvboot.sandbox import landlock, native
 
     reader = Reader(image)
     root = os.geteuid() == 0
     reader.open()  # with the caller's access (root's): the admin or the toolstack named this path
+    outer_user_ns = _user_namespace()
+    abi = landlock.abi_version()
+    complete = True
+    if modules is None:  # (owners read before a user namespace shows them all as the overflow uid)
+        reader.trees, complete = _grantable(_python_trees(), image)
     drop_to = runas if root else None
     base = native.CLONE_NEWNS | native.CLONE_NEWIPC | native.CLONE_NEWNET
     if not pid_namespace:
@@ -213,10 +264,14 @@ def enter(
     if pid_namespace:
         reader.namespaces.append("pid")
     if root and "user" not in reader.namespaces and drop_to is None:
-        drop_to = fallback_identity()  # no user namespace: root must not read guest bytes as root
+        drop_to = fallback or fallback_identity()  # no user namespace: root must not read guest bytes as root
+    if modules is not None:
+        _import(modules)
+    else:
+        if not abi or not complete or (drop_to is not None and not _readable_by(reader.trees, drop_to)):
+            preimport()  # what it could not import lazily afterwards (≈0.3 s; only then)
+        _import(NATIVE_MODULES)
     if drop_to is not None:
-        if not _readable_by(_python_trees(), drop_to):
-            preimport()  # the uid could not import lazily what the readers need
         os.setgroups([])
         os.setresgid(drop_to.gid, drop_to.gid, drop_to.gid)
         os.setresuid(drop_to.uid, drop_to.uid, drop_to.uid)
@@ -226,11 +281,65 @@ def enter(
     if forked_pid_namespace:
         _fork_reader(parent)  # the reader's parent (the keeper) is outside its namespace
     native.prctl(native.PR_SET_PDEATHSIG, signal.SIGKILL)  # (after the last uid change: that clears it)
+    problem = identity_problem(drop_to, outer_user_ns if "user" in reader.namespaces else None)
+    if problem is not None:
+        log.debug("refusing to read: %s", problem)
+        reader.refuse(f"the process reading the guest disk is not the unprivileged identity it must be "
+                      f"({problem}): it reads nothing")  # fmt: skip
     _close_fds({0, 1, 2, channel_fd, *keep_fds, *reader.fds()})
     if _orphaned(parent, channel_fd, in_pid_namespace=forked_pid_namespace or pid_namespace):
         os._exit(EXIT_ORPHANED)  # the parent died before PR_SET_PDEATHSIG took effect
-    _restrict(reader, address_space, cpu_seconds, file_size)
+    _restrict(reader, abi, backing, image_dir, address_space, cpu_seconds, file_size)
     return reader
+
+
+def identity_problem(target: Identity | None, outer_user_ns: int | None) -> str | None:
+    """Why this process is not the unprivileged identity it meant to become; None when it is.
+
+    Read from getresuid/getresgid and /proc/self/status (which adds the fs ids, the groups, the
+    capability sets and no_new_privs). With a uid change (`target`: --runas, the fallback): real,
+    effective, saved and fs uid and gid are the target's, neither is 0, no supplementary group, and
+    CapInh, CapPrm, CapEff and CapAmb are empty. In a user namespace (`outer_user_ns`: the one it left):
+    it is a new one with nothing written to uid_map or gid_map, so its (full) capabilities there reach
+    nothing outside it and no id it holds maps back to anyone. Neither (an unprivileged caller without
+    namespaces): no uid 0 and no capability."""
+    try:
+        with open("/proc/self/status") as fh:
+            status = dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
+        uids = tuple(int(v) for v in status["Uid"].split())
+        gids = tuple(int(v) for v in status["Gid"].split())
+        caps = {name: int(status[name], 16) for name in ("CapInh", "CapPrm", "CapEff", "CapAmb")}
+    except (OSError, KeyError, ValueError) as exc:
+        return f"cannot read its credentials: {exc}"
+    if uids[:3] != os.getresuid() or gids[:3] != os.getresgid():
+        return f"/proc/self/status says uids {uids}, gids {gids}; getresuid/getresgid disagree"
+    if status.get("NoNewPrivs", "").strip() != "1":
+        return "no_new_privs is not set"
+    if outer_user_ns is not None:
+        if _user_namespace() in (None, outer_user_ns):
+            return "it is not in a user namespace of its own"
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/self/{name}") as fh:
+                if fh.read().strip():
+                    return f"ids are mapped into its user namespace ({name})"
+        return None
+    if 0 in uids or 0 in gids:
+        return f"uids {uids}, gids {gids} include root's"
+    if target is not None:
+        if set(uids) != {target.uid} or set(gids) != {target.gid}:
+            return f"uids {uids}, gids {gids} are not all {target.uid}:{target.gid}"
+        if status.get("Groups", "").split():
+            return f"it keeps the groups {status['Groups'].strip()}"
+    held = [f"{name} {value:#x}" for name, value in caps.items() if value]
+    return f"it holds capabilities: {', '.join(held)}" if held else None
+
+
+def _user_namespace() -> int | None:
+    """The inode of this process's user namespace (None without /proc)."""
+    try:
+        return os.stat("/proc/self/ns/user").st_ino
+    except OSError:
+        return None
 
 
 EXIT_ORPHANED = 71
@@ -322,22 +431,40 @@ def _rlimits(address_space: int, cpu_seconds: int, file_size: int) -> None:
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
 
 
-def _restrict(reader: Reader, address_space: int, cpu_seconds: int, file_size: int) -> None:
-    """rlimits, Landlock, seccomp. The filter is built (libseccomp loaded, rules added) before the
-    address-space limit applies, so that only absence, never a lack of memory, can leave it out."""
+def _restrict(
+    reader: Reader,
+    abi: int,
+    backing: BackingOpener | None,
+    image_dir: bool,
+    address_space: int,
+    cpu_seconds: int,
+    file_size: int,
+) -> None:
+    """rlimits, Landlock, seccomp; then, so confined, the qcow2 backing chain is opened through the
+    image's directory, and a second Landlock layer without that directory (without Landlock: a second
+    filter that refuses every open) takes it away for good. The filters are built (libseccomp loaded,
+    rules added) before the address-space limit applies, so that only absence, never a lack of memory,
+    can leave them out."""
     from pvboot.sandbox import landlock, seccomp
 
-    trees: list[str | int] = [*_python_trees(), *SYSTEM_LIBRARIES]
-    if reader.dir_fd is not None:
-        trees.append(reader.dir_fd)
+    walk = backing is not None and reader.image_fd is not None and _grantable_dir(reader.image)
+    directory = reader.dir_fd if walk or image_dir else None
+    if reader.dir_fd is not None and directory is None:
+        os.close(reader.dir_fd)
+        reader.dir_fd = None
     has_seccomp = seccomp.kernel_has_filters()
+    refusal: seccomp.Filter | None = None
     try:
-        syscall_filter: seccomp.Filter | None = seccomp.build(os.getpid())
+        syscall_filter: seccomp.Filter | None = seccomp.build(
+            os.getpid(), landlock=bool(abi), stack=not abi and not image_dir
+        )
+        refusal = None if abi or image_dir else seccomp.refuse_opens()
     except seccomp.SeccompUnavailable as exc:  # only a missing library; any other failure is fatal
         log.debug("seccomp unavailable: %s", exc)
         syscall_filter = None
     _rlimits(address_space, cpu_seconds, file_size)
-    reader.landlock_abi = landlock.restrict(trees)  # 0: no Landlock here; any other failure is fatal
+    rules: list[str | int] = [*reader.trees, *([directory] if directory is not None else [])]
+    reader.landlock_abi = landlock.restrict(rules, abi) if abi else 0  # any failure is fatal
     if not reader.landlock_abi:
         log.debug("no Landlock in this kernel")
     if syscall_filter is not None:
@@ -346,6 +473,16 @@ def _restrict(reader: Reader, address_space: int, cpu_seconds: int, file_size: i
             reader.seccomp = True
         except seccomp.SeccompUnavailable as exc:  # only a kernel without seccomp; else fatal
             log.debug("seccomp unavailable: %s", exc)
+    if walk and reader.image is not None and reader.image_fd is not None and directory is not None:
+        assert backing is not None
+        reader.backing = backing(reader.image, reader.image_fd, directory)  # with the reader's access
+    if directory is not None and not image_dir:
+        os.close(directory)
+        reader.dir_fd = None
+        if reader.landlock_abi:
+            landlock.restrict(reader.trees, abi)  # the second layer: the first without the directory
+    if refusal is not None and reader.seccomp:
+        refusal.load(has_seccomp)
     if not reader.landlock_abi and not reader.seccomp:
         log.warning("neither seccomp nor Landlock is available: the disk reader is confined only by "
                     "namespaces, uid and rlimits")  # fmt: skip
@@ -367,6 +504,47 @@ def _python_trees() -> list[str]:
         if "-packages" in entry or any(d.startswith(prefix) for d in dirs) or os.path.isfile(entry):
             trees.add(entry)
     return sorted(trees)
+
+
+def _within(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def _image_dirs(image: str | None) -> list[str]:
+    """The image's directories, resolved: the one its directory handle opens (Reader.open) and the one
+    that holds the file itself (when the image is a symlink)."""
+    if image is None:
+        return []
+    return sorted(
+        {os.path.realpath(os.path.dirname(os.path.abspath(image))), os.path.dirname(os.path.realpath(image))}
+    )
+
+
+def _grantable_dir(image: str | None) -> bool:
+    """Whether the image's directory may be readable while the backing chain is opened: not /dev,
+    /proc, /sys, anything inside them or holding them ("/")."""
+    dirs = _image_dirs(image)
+    return bool(dirs) and not any(_within(d, h) or _within(h, d) for d in dirs for h in NEVER_GRANTED)
+
+
+def _grantable(trees: list[str], image: str | None) -> tuple[list[str], bool]:
+    """The trees Landlock may open to the reader, and whether that is all of them: each must be owned
+    by root, writable by no one else, and neither hold nor lie inside the image's directory, /dev,
+    /proc or /sys. (A Python installation elsewhere is imported before confinement instead.)"""
+    held = [*NEVER_GRANTED, *_image_dirs(image)]
+    granted, complete = [], True
+    for tree in trees:
+        real = os.path.realpath(tree)
+        try:
+            st = os.stat(real)
+        except OSError:
+            continue  # nothing to import from there
+        if st.st_uid != 0 or st.st_mode & 0o022 or any(_within(h, real) or _within(real, h) for h in held):
+            log.debug("not readable in the sandbox: %s", real)
+            complete = False
+        else:
+            granted.append(real)
+    return granted, complete
 
 
 def _readable_by(trees: list[str], who: Identity) -> bool:
@@ -403,6 +581,7 @@ LAZY_MODULES = (
     "dissect.util.compression.lzo",
     "backports.zstd",
     "pycdlib",
+    "pvboot.tui.legacyauth",
     "encodings.utf_16",
     "encodings.utf_16_le",
     "encodings.utf_16_be",
@@ -414,20 +593,32 @@ LAZY_MODULES = (
     "_strptime",
     "unicodedata",
 )
+# Extension modules the readers import whose shared libraries lie outside the Python trees (dissect's
+# Rust codecs and crc32c need libgcc_s): imported before confinement, since Landlock grants no system
+# library directory. (Without it dissect would fall back, silently, to its pure-Python versions.)
+NATIVE_MODULES = ("dissect.util._native",)
 
 
 def preimport() -> None:
-    """Import every module a reader may need, for a uid that cannot read the Python installation
-    (≈0.3 s; only then)."""
-    import importlib
-    import pkgutil
-
+    """Import every module a reader may need, for a uid that cannot read the Python installation or a
+    sandbox that cannot read it (≈0.3 s; only then)."""
     import pvboot
 
-    names = [m.name for m in pkgutil.walk_packages(pvboot.__path__, "pvboot.")]
-    for name in [*names, *LAZY_MODULES]:
-        if name.endswith("__main__") or name.startswith("pvboot.tui"):
-            continue
+    try:
+        import pkgutil
+
+        names = [m.name for m in pkgutil.walk_packages(pvboot.__path__, "pvboot.")]
+    except Exception as exc:  # a caller that cannot read its own Python: nothing more can be imported
+        log.debug("preimport: %s", exc)
+        return
+    _import([n for n in names if not n.endswith("__main__") and not n.startswith("pvboot.tui")])
+    _import(LAZY_MODULES)
+
+
+def _import(names: Sequence[str]) -> None:
+    import importlib
+
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception as exc:  # an optional dependency: the reader reports it if it needs it

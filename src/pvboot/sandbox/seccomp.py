@@ -27,6 +27,14 @@ _ACT_ERRNO = 0x00050000
 _CMP_EQ = 4
 _CMP_MASKED_EQ = 7
 _ATTR_ACT_BADARCH = 2
+_ATTR_CTL_NNP = 3
+_SECCOMP_SET_MODE_FILTER = 1
+# The same numbers on every architecture; added by number where libseccomp predates their names.
+LANDLOCK_SYSCALLS = (
+    ("landlock_create_ruleset", 444),
+    ("landlock_add_rule", 445),
+    ("landlock_restrict_self", 446),
+)
 
 
 def errno_action(value: int) -> int:
@@ -86,22 +94,25 @@ Cond = tuple[int, int, int]  # (argument index, mask, value): allowed when args[
 class Filter:
     """pvboot's own narrow interface: a default action, rules by syscall name, load."""
 
-    def __init__(self, default_action: int) -> None:
+    def __init__(self, default_action: int, set_no_new_privs: bool = True) -> None:
         self.lib = _library()
         ctx = self.lib.seccomp_init(default_action)
         if not ctx:
             raise SeccompUnavailable(errno.EINVAL, "seccomp_init failed")
         self.ctx = ctx
         self._check(self.lib.seccomp_attr_set(ctx, _ATTR_ACT_BADARCH, KILL_PROCESS), "seccomp_attr_set")
+        if not set_no_new_privs:  # (a second filter: prctl is refused by then, and the flag is set)
+            self._check(self.lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "seccomp_attr_set")
 
     @staticmethod
     def _check(rc: int, what: str) -> None:
         if rc < 0:
             raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
 
-    def add(self, action: int, name: str, *conds: Cond) -> bool:
-        """One rule; False when this architecture has no such syscall (e.g. `open` on arm64)."""
-        number = self.lib.seccomp_syscall_resolve_name(name.encode())
+    def add(self, action: int, name: str | int, *conds: Cond) -> bool:
+        """One rule, by name or number; False when this architecture has no such syscall (e.g. `open`
+        on arm64)."""
+        number = name if isinstance(name, int) else self.lib.seccomp_syscall_resolve_name(name.encode())
         if number < 0:
             return False
         args = (_ArgCmp * max(1, len(conds)))()
@@ -110,7 +121,7 @@ class Filter:
                 args[i].arg, args[i].op, args[i].datum_a, args[i].datum_b = index, _CMP_EQ, value, 0
             else:
                 args[i].arg, args[i].op, args[i].datum_a, args[i].datum_b = index, _CMP_MASKED_EQ, mask, value
-        self._check(self.lib.seccomp_rule_add_array(self.ctx, action, number, len(conds), args), name)
+        self._check(self.lib.seccomp_rule_add_array(self.ctx, action, number, len(conds), args), str(name))
         return True
 
     def add_all(self, action: int, names: Iterable[str]) -> None:
@@ -177,8 +188,10 @@ def write_flags() -> int:
     return os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | tmpfile
 
 
-def build(self_pid: int) -> Filter:
-    """The reader's filter; `self_pid` is its own pid as it sees it (1 inside a PID namespace)."""
+def build(self_pid: int, *, landlock: bool = False, stack: bool = False) -> Filter:
+    """The reader's filter; `self_pid` is its own pid as it sees it (1 inside a PID namespace).
+    `landlock`: the Landlock calls are allowed (so that a second layer can narrow the first; they can
+    only ever take access away); `stack`: so is loading one more filter (refuse_opens)."""
     f = Filter(errno_action(errno.EPERM))
     f.add_all(ALLOW, ALLOWED_SYSCALLS)
     f.add_all(KILL_PROCESS, KILLED_SYSCALLS)
@@ -198,6 +211,19 @@ def build(self_pid: int) -> Filter:
     f.add(ALLOW, "getrlimit")
     f.add(ALLOW, "kill", (0, EQ, self_pid))  # signals to oneself only (abort(), raise())
     f.add(ALLOW, "tgkill", (0, EQ, self_pid))
+    for name, number in LANDLOCK_SYSCALLS if landlock else ():
+        f.add(ALLOW, name) or f.add(ALLOW, number)
+    if stack:  # seccomp(SECCOMP_SET_MODE_FILTER, 0, ...) only: a further filter can only narrow
+        f.add(ALLOW, "seccomp", (0, EQ, _SECCOMP_SET_MODE_FILTER), (1, EQ, 0))
+    return f
+
+
+def refuse_opens() -> Filter:
+    """A second filter, for a kernel without Landlock: every open fails with EACCES (loaded once the
+    reader has opened all it may; everything it imports was imported before)."""
+    f = Filter(ALLOW, set_no_new_privs=False)
+    for name in ("openat", "open"):
+        f.add(errno_action(errno.EACCES), name)
     return f
 
 

@@ -18,18 +18,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def interact(child: ChildLike, wall_timeout: float, default: dict[str, Any]) -> dict[str, Any]:
+def interact(
+    child: ChildLike, wall_timeout: float, default: dict[str, Any], max_wait: float | None = None
+) -> dict[str, Any]:
     """Show the guest's menu and return the child's reply to the boot the user (or the timeout) chose.
 
     `default` is the non-interactive boot request (the default entry, or --entry): what the timeout
-    boots, and what boots at once when the terminal cannot run the menu."""
+    boots, and what boots at once when the terminal cannot run the menu. `max_wait` (--max-menu-wait)
+    bounds every wait for a key, whatever the guest's timeout says: then the default boots."""
     from pvboot.tui.console import Session
     from pvboot.tui.screen import NoTerminal, opened
 
     menu = child.request({"op": "menu"}, wall_timeout)
     try:
         with opened() as screen:
-            return Session(screen, child, wall_timeout, menu, default).run()
+            return Session(screen, child, wall_timeout, menu, default, max_wait).run()
     except NoTerminal as exc:
         log.info("no console menu (%s): booting the default", exc)
     return child.request(default, wall_timeout)

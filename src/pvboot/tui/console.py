@@ -15,6 +15,9 @@ Flow, as GRUB's:
   without a terminal rather than wait for ever.
 - Access (normal/auth.c): with `superusers` set, editing and the command line need a superuser, an entry
   needs one of its --users or a superuser, --unrestricted entries anyone.
+- Unlike GRUB, no wait for a key lasts longer than --max-menu-wait (600 s by default) since the last key:
+  then the default boots, as when a countdown ends. A guest's `timeout=-1` would otherwise hold the
+  guest (and pvboot, as root) on a console nobody watches for ever; libxl's default mode has no timeout.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pvboot.tui.auth import Auth, check_secret, entry_users
 from pvboot.tui.cmdline import CommandLine
 from pvboot.tui.editor import BOOT, CANCEL, COMMAND_LINE, Editor
 from pvboot.tui.page import arrows, frame
-from pvboot.tui.screen import Screen
+from pvboot.tui.screen import Idle, Screen
 from pvboot.tui.tty import Abort, Tty
 
 PAGE = 10  # GRUB_MENU_PAGE_SIZE
@@ -50,8 +53,11 @@ class Session:
         timeout: float,
         menu: dict[str, Any],
         default: dict[str, Any] | None = None,
+        max_wait: float | None = None,
     ) -> None:
         self.screen = screen
+        if max_wait is not None:
+            screen.limit_idle(max_wait)  # (from now: the menu is about to be shown)
         self.default_request = default or {"op": "boot", "entry": None}
         self.child = child
         self.wall_timeout = timeout
@@ -139,6 +145,17 @@ class Session:
 
     # -- the flow
     def run(self) -> dict[str, Any]:
+        """The boot reply of what was chosen; the default's when nobody pressed a key for max_wait."""
+        try:
+            return self._run()
+        except Idle:
+            self.screen.limit_idle(None)  # (the boot's own error message may wait for a key)
+            reply = self._auto_boot()
+            if reply is None:  # it failed and someone pressed a key: fail as -q would, not wait again
+                raise PvbootError("the default entry failed to boot") from None
+            return reply
+
+    def _run(self) -> dict[str, Any]:
         if not self.entries:
             return self.ask(self.default_request)  # the child says what is wrong
         timeout = self.menu.get("timeout")

@@ -34,6 +34,10 @@ class NoTerminal(Exception):
     """The terminal cannot run the menu (no cursor addressing, or curses refused it)."""
 
 
+class Idle(Exception):
+    """No key came for `Screen.max_idle` seconds (--max-menu-wait): nobody is there to choose."""
+
+
 class Screen:
     """Drawing and keys. Coordinates are (row, column); writes outside the screen are clipped."""
 
@@ -44,8 +48,15 @@ class Screen:
         self.keys = keys.KeyReader(self._read_byte)
         self._errors = 0
         self.height, self.width = win.getmaxyx()
+        self.max_idle: float | None = None  # seconds without a key before key() raises Idle
+        self._last_key = time.monotonic()
 
     # -- input
+    def limit_idle(self, seconds: float | None) -> None:
+        """From now on, key() raises Idle after `seconds` without a key (None: never)."""
+        self.max_idle = seconds
+        self._last_key = time.monotonic()
+
     def _read_byte(self, timeout_ms: int) -> int | None:
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         while True:
@@ -70,14 +81,26 @@ class Screen:
                 return None
 
     def key(self, timeout_ms: int = -1) -> str | None:
-        """The next key; keys.RESIZE after the terminal changed size; None when `timeout_ms` passed."""
+        """The next key; keys.RESIZE after the terminal changed size; None when `timeout_ms` passed.
+        Raises Idle once `max_idle` seconds passed since the last key, however long the caller waits:
+        the host's bound on a guest menu that would wait for ever."""
         if self._winch[0]:
             self._resize()
             return keys.RESIZE
+        if self.max_idle is not None:
+            left = self._last_key + self.max_idle - time.monotonic()
+            if left <= 0:
+                raise Idle(f"no key for {self.max_idle:g} s")
+            cap = int(left * 1000) + 1
+            timeout_ms = cap if timeout_ms < 0 else min(timeout_ms, cap)
         key = self.keys.get(timeout_ms)
         if key is None and self._winch[0]:
             self._resize()
             return keys.RESIZE
+        if key is not None:
+            self._last_key = time.monotonic()
+        elif self.max_idle is not None and time.monotonic() >= self._last_key + self.max_idle:
+            raise Idle(f"no key for {self.max_idle:g} s")
         return key
 
     def _resize(self) -> None:
