@@ -314,6 +314,20 @@ def build_iso9660(tree: Tree, work: Path, _get: Callable[[str], Path]) -> Path:
     return disk
 
 
+def lvm_environment(work: Path) -> dict[str, str]:
+    """The environment for running `lvm` on loop devices here: a private lvm.conf under `work` with no
+    activation, udev, lock daemon, hints or metadata backups (device-mapper does not work here)."""
+    confdir = work / "lvm-etc"
+    confdir.mkdir()
+    (confdir / "lvm.conf").write_text(
+        f'global {{ activation = 0 use_lvmlockd = 0 locking_dir = "{confdir}" }}\n'
+        'devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = "none" }\n'
+        "activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\n"
+        "backup { backup = 0 archive = 0 }\n"
+    )
+    return {**os.environ, "LVM_SYSTEM_DIR": str(confdir), "LVM_SUPPRESS_FD_WARNINGS": "1"}
+
+
 def build_lvm(tree: Tree, work: Path, _get: Callable[[str], Path]) -> Path:
     """GPT partition -> LVM2 PV -> VG with LVs `swap` then `boot`; ext4 at the boot LV's first extent.
 
@@ -325,15 +339,7 @@ def build_lvm(tree: Tree, work: Path, _get: Callable[[str], Path]) -> Path:
     disk = sparse_file(work / "disk.img", 48 * MIB)
     (part,) = partition(disk, f"label: gpt\nstart=2048, size=44M, type={LVM_GUID}\n")
     part_offset, part_size = int(part["start"]) * 512, int(part["size"]) * 512
-    confdir = work / "lvm-etc"
-    confdir.mkdir()
-    (confdir / "lvm.conf").write_text(
-        f'global {{ activation = 0 use_lvmlockd = 0 locking_dir = "{confdir}" }}\n'
-        'devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = "none" }\n'
-        "activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\n"
-        "backup { backup = 0 archive = 0 }\n"
-    )
-    env = {**os.environ, "LVM_SYSTEM_DIR": str(confdir), "LVM_SUPPRESS_FD_WARNINGS": "1"}
+    env = lvm_environment(work)
     vg = "pvbtest" + uuid.uuid4().hex[:8]
     with loop_device(disk, "-o", str(part_offset), "--sizelimit", str(part_size)) as dev:
 
@@ -350,7 +356,7 @@ def build_lvm(tree: Tree, work: Path, _get: Callable[[str], Path]) -> Path:
     first_pe = int(ranges.split(":")[1].split("-")[0])
     place(fs, disk, part_offset + pe_start + first_pe * extent)
     fs.unlink()
-    shutil.rmtree(confdir)
+    shutil.rmtree(env["LVM_SYSTEM_DIR"])
     return disk
 
 

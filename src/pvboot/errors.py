@@ -25,3 +25,10 @@ class UsageError(PvbootError):
     """The command line is wrong."""
 
     exit_code = 2
+
+
+def is_codec_panic(exc: BaseException) -> bool:
+    """Whether `exc` is a Rust panic from a native codec (dissect.util's lzo, lz4): pyo3 raises
+    PanicException, a BaseException, so that `except Exception` cannot swallow it by accident; for
+    pvboot it is corrupt guest data like any other decoding error."""
+    return type(exc).__name__ == "PanicException"

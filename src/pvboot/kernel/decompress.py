@@ -30,12 +30,15 @@ import zlib
 from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
-from pvboot.errors import GuestDataError, LimitError
+from pvboot.errors import GuestDataError, LimitError, is_codec_panic
 from pvboot.kernel.limits import KernelLimits
 
 CHUNK = 1 << 20
 IN_CHUNK = 64 << 10
 HEAD_CACHE = 64 << 10  # decoded bytes kept from the start (ELF header and program headers live there)
+# An xz/lzma header sizes the decoder's dictionary (up to 4 GiB); the kernel build and initramfs tools
+# use 1-64 MiB: past this, "corrupt or unsupported" instead of a MemoryError under the reader's limit.
+LZMA_MEMLIMIT = 160 << 20
 
 # (name, magic) in the order Xen's bzImage loader tests them
 MAGICS: tuple[tuple[str, bytes], ...] = (
@@ -204,6 +207,10 @@ class _Lz4Legacy:
                 out = lz4.decompress(block, self.max_block)
             except Exception as exc:
                 raise CorruptData(f"corrupt lz4 data: {exc}") from None
+            except BaseException as exc:
+                if not is_codec_panic(exc):
+                    raise
+                raise CorruptData(f"corrupt lz4 data: the decoder gave up ({exc})") from None
             if out:
                 return bytes(out)
         return b""
@@ -258,6 +265,10 @@ class _Lzop:
                 out = lzo.decompress(block, False, out_len)
             except Exception as exc:
                 raise CorruptData(f"corrupt lzo data: {exc}") from None
+            except BaseException as exc:
+                if not is_codec_panic(exc):
+                    raise
+                raise CorruptData(f"corrupt lzo data: the decoder gave up ({exc})") from None
             if len(out) != out_len:
                 raise CorruptData(f"lzo block decodes to {len(out)} bytes, not {out_len}")
             return bytes(out)
@@ -271,9 +282,13 @@ def open_decoder(codec: str, source: Source, limits: KernelLimits) -> Decoder:
     if codec == "bzip2":
         return _Incremental(source, codec, bz2.BZ2Decompressor)
     if codec == "xz":
-        return _Incremental(source, codec, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ))
+        return _Incremental(
+            source, codec, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=LZMA_MEMLIMIT)
+        )
     if codec == "lzma":
-        return _Incremental(source, codec, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE))
+        return _Incremental(
+            source, codec, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMLIMIT)
+        )
     if codec == "zstd":
         return _Incremental(source, codec, _zstd_decompressor)
     if codec == "lz4":

@@ -15,7 +15,7 @@ from typing import BinaryIO, TypeVar
 
 from pvboot.disk.fsapi import Extent
 from pvboot.disk.stream import RawReader
-from pvboot.errors import GuestDataError, LimitError, PvbootError
+from pvboot.errors import GuestDataError, LimitError, PvbootError, is_codec_panic
 from pvboot.limits import MIB, Limits
 
 SYMLINK_MAX = 4096  # PATH_MAX: no real symlink target is longer
@@ -41,9 +41,7 @@ def guard(fstype: str) -> Iterator[None]:
     except Exception as exc:  # hostile input may make third-party parsers raise anything
         raise GuestDataError(f"{fstype}: malformed or unsupported filesystem data ({describe(exc)})") from exc
     except BaseException as exc:
-        # dissect.util's Rust codecs (lzo, lz4) panic on some corrupt input; pyo3 raises PanicException,
-        # which derives from BaseException so that `except Exception` cannot swallow it by accident.
-        if type(exc).__name__ != "PanicException":
+        if not is_codec_panic(exc):  # dissect.util's Rust codecs (lzo, lz4) panic on some corrupt input
             raise
         raise GuestDataError(f"{fstype}: malformed compressed data ({describe(exc)})") from exc
 

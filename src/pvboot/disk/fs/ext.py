@@ -50,6 +50,24 @@ _XATTR_INDEX_SYSTEM = 7
 _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
 
 
+# superblock fields that dissect.extfs shifts 1024 by before pvboot could check them (a hostile value
+# makes a multi-million-digit integer): s_log_block_size and s_log_cluster_size, at byte 1024 + 24/28
+_SB_LOG_SIZES = struct.Struct("<II")
+_MAX_LOG_BLOCK_SIZE = 6  # 64 KiB, the largest ext2/3/4 block
+
+
+def _check_log_sizes(stream: BinaryIO) -> None:
+    stream.seek(1024 + 24)
+    raw = stream.read(_SB_LOG_SIZES.size)
+    if len(raw) != _SB_LOG_SIZES.size:
+        raise GuestDataError("ext2: truncated superblock")
+    log_block, log_cluster = _SB_LOG_SIZES.unpack(raw)
+    if log_block > _MAX_LOG_BLOCK_SIZE or log_cluster > log_block + 16:
+        raise GuestDataError(
+            f"ext2: unsupported block size (log2 {log_block} KiB, cluster log2 {log_cluster})"
+        )
+
+
 def mount(stream: BinaryIO, limits: Limits) -> ExtFileSystem:
     return ExtFileSystem(stream, limits)
 
@@ -58,6 +76,7 @@ class ExtFileSystem(FileSystem):
     def __init__(self, stream: BinaryIO, limits: Limits) -> None:
         self.stream = stream
         self.limits = limits
+        _check_log_sizes(stream)
         self.ext = ExtFS(stream)
         sb = self.ext.sb
         self.block_size = self.ext.block_size
