@@ -55,7 +55,7 @@ WALL_TIMEOUT = 30  # libFuzzer's own per-input wall-clock timeout: the backstop 
 STATUS = re.compile(r"^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)(?: corp: (\d+)/)?")
 ARTIFACT = re.compile(r"Test unit written to (\S+)")
 EXECS = re.compile(r"stat::number_of_executed_units: (\d+)")
-DONE = re.compile(r"^Done (\d+) (?:runs|in)")
+DONE = re.compile(r"^Done (\d+) (?:runs|in)", re.MULTILINE)
 
 
 @dataclass
@@ -247,7 +247,7 @@ def _loop(args: argparse.Namespace, summary: Summary, seeds: SeedSet, target: Ta
                     log.write(line)
                     log.flush()
             output = "".join(lines)
-            _account(summary, output)
+            ran = _account(summary, output)
             artifacts = [a for a in ARTIFACT.findall(output) if "slow-unit-" not in Path(a).name]
             for artifact in artifacts:
                 report = Path(artifact + ".txt")
@@ -260,15 +260,20 @@ def _loop(args: argparse.Namespace, summary: Summary, seeds: SeedSet, target: Ta
             if proc.returncode != 0 and not artifacts:
                 summary.error = f"the fuzzer exited {proc.returncode} without a finding (see {log_path})"
                 break
-            if not artifacts or len(summary.findings) >= args.max_findings:
+            if len(summary.findings) >= args.max_findings:
                 break
-            run_seed += 1  # go on past the finding with the next seed
+            if not artifacts and (not args.runs or summary.execs >= args.runs or ran == 0):
+                break  # spent (or a run that stopped short without executing anything: not again)
+            run_seed += 1  # go on past the finding (or a run that stopped short) with the next seed
 
 
-def _account(summary: Summary, output: str) -> None:
+def _account(summary: Summary, output: str) -> int:
+    """Add one fuzzer run's figures to `summary`; how many inputs it executed."""
+    before = summary.execs
+    done = [int(n) for n in DONE.findall(output)]  # -atheris_runs ends with "Done N in ...": N is the count
     execs = [int(n) for n in EXECS.findall(output)]
-    if execs:
-        summary.execs += execs[-1]
+    if done or execs:
+        summary.execs += max(done[-1:] + execs[-1:])
     else:  # killed before its final stats (a crash report has none): the last status line
         counts = [int(m.group(1)) for line in output.splitlines() if (m := STATUS.match(line))]
         summary.execs += counts[-1] if counts else 0
@@ -280,6 +285,7 @@ def _account(summary: Summary, output: str) -> None:
         m = STATUS.match(line)
         if m:
             summary.cov, summary.ft = max(summary.cov, int(m.group(2))), max(summary.ft, int(m.group(3)))
+    return summary.execs - before
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,9 @@ and the `c_btrfs` structs. Names are looked up by the crc32c name hash (DIR_ITEM
 Hardening and gaps covered here:
 * dissect's tree cursor trusts node headers: a child pointing at itself loops forever, an empty node spins
   its binary search. `_harden_cursor` bounds depth, node visits, and checks each child's level/bytenr.
+* dissect's chunk stream accepts a chunk with as many missing stripes as its profile tolerates, even when
+  that is all of them (a RAID1C3 chunk claiming two stripes, both on another device), or with none, and
+  then loops forever looking for a readable one. `_harden_chunks` refuses a chunk it could not read.
 * File data is read by `_BtrfsReader`, not dissect's ExtentStream, which decompresses extents of any
   claimed size in one go: each compressed extent must be <= 128 KiB (the Btrfs maximum) on disk and in
   RAM and is decompressed with an output cap, one extent at a time, never the whole file.
@@ -24,7 +27,13 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from dissect.btrfs import Btrfs
-from dissect.btrfs.c_btrfs import BTRFS_BLOCK_GROUP, BTRFS_BLOCK_GROUP_PROFILE_MASK, c_btrfs
+from dissect.btrfs.c_btrfs import (
+    BTRFS_BLOCK_GROUP,
+    BTRFS_BLOCK_GROUP_PROFILE_MASK,
+    BTRFS_BLOCK_GROUP_RAID56_MASK,
+    c_btrfs,
+)
+from dissect.btrfs.stream import ChunkStream
 from dissect.btrfs.tree import Cursor
 from dissect.util.hash import crc32c
 
@@ -78,8 +87,38 @@ def _harden_cursor() -> None:
     Cursor._pvboot_hardened = True
 
 
+def _harden_chunks() -> None:
+    """Refuse (process-wide, applied once) a chunk dissect's stream would spin on: no stripes, no stripe on
+    a device we have, a DUP chunk whose fallback second copy is missing, RAID5/6 needing reconstruction."""
+    if getattr(ChunkStream, "_pvboot_hardened", False):
+        return
+    plain_add = ChunkStream.add
+
+    def add(self: Any, offset: int, chunk: Any) -> None:
+        known = len(self.chunks)
+        plain_add(self, offset, chunk)
+        if len(self.chunks) == known:  # an overlapping chunk dissect skipped
+            return
+        added = self.chunks[bisect_right(self._chunk_offsets, offset) - 1]
+        present = [stripe.fh is not None for stripe in added.stripes]
+        if not present or len(present) != added.num_stripes:
+            raise GuestDataError(f"btrfs: chunk at {offset:#x} has no stripes")
+        if all(present):
+            return
+        if not any(present):
+            raise GuestDataError(f"btrfs: no stripe of the chunk at {offset:#x} is on this device")
+        if added.type & BTRFS_BLOCK_GROUP_RAID56_MASK:
+            raise GuestDataError(f"btrfs: chunk at {offset:#x} is RAID5/6 with a device missing")
+        if added.type & BTRFS_BLOCK_GROUP.DUP and not present[0] and not present[1 % len(present)]:
+            raise GuestDataError(f"btrfs: the DUP chunk at {offset:#x} has a copy on another device")
+
+    ChunkStream.add = add
+    ChunkStream._pvboot_hardened = True
+
+
 def mount(stream: BinaryIO, limits: Limits) -> BtrfsFileSystem:
     _harden_cursor()
+    _harden_chunks()
     return BtrfsFileSystem(stream, limits)
 
 

@@ -5,7 +5,9 @@ entry) and `DirectoryEntry` (parses one 32-byte entry plus its preceding long-na
 
 Done here instead of by dissect:
 * cluster chains: dissect follows a chain until an end marker with no bound, so a looping chain never
-  ends; `_chain` stops after the clusters the file's size needs (directories: 2 MiB, the FAT maximum).
+  ends; `_chain` stops after the clusters the file's size needs (directories: 2 MiB, the FAT maximum),
+  refuses a file larger than the volume's clusters, and detects a loop (Brent's method: constant memory,
+  found within twice the chain's length) instead of walking it for as long as the size allows.
 * KNOWN GAP: dissect reports one run per cluster for fragmented files; `extents()` coalesces contiguous
   clusters into one Extent.
 * names follow GRUB: a long name only when its checksum matches the 8.3 entry (dissect does not check),
@@ -65,9 +67,12 @@ class FatFileSystem(FileSystem):
     def _chain(self, first: int, size: int | None) -> list[Extent]:
         """A cluster chain as coalesced extents; `size` None means a directory (up to 2 MiB)."""
         want = -(-size // self.cluster_size) if size is not None else _DIR_MAX_BYTES // self.cluster_size
+        if size is not None and want > self.clusters:
+            raise GuestDataError(f"fat: file of {size} bytes is larger than the volume")
         end_marker = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}[self.bits]
         out: list[Extent] = []
         cluster = first
+        marker, lap, steps = first, 1, 0  # Brent: `marker` waits at the chain's power-of-two positions
         for index in range(want):
             if not 2 <= cluster < self.clusters + 2:
                 raise GuestDataError(f"fat: cluster chain reaches invalid cluster {cluster:#x}")
@@ -83,6 +88,11 @@ class FatFileSystem(FileSystem):
                     raise GuestDataError("fat: cluster chain shorter than the file")
                 break
             cluster = nxt
+            if cluster == marker:
+                raise GuestDataError(f"fat: cluster chain loops (cluster {cluster:#x})")
+            steps += 1
+            if steps == lap:
+                marker, lap, steps = cluster, lap * 2, 0
         if size is not None and out:  # clip the last cluster to the file size
             last = out[-1]
             out[-1] = Extent(last.file_offset, last.volume_offset, size - last.file_offset)
