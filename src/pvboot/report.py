@@ -323,22 +323,31 @@ def collect_versions() -> dict[str, str]:
         versions["xen"] = f"{parts[0]}.{parts[1]}{parts[2]}"
     except OSError:
         pass
-    for dist in (
-        "dissect.volume",
-        "dissect.extfs",
-        "dissect.xfs",
-        "dissect.btrfs",
-        "dissect.fat",
-        "dissect.hypervisor",
-        "dissect.util",
-        "pycdlib",
-        "backports.zstd",
-    ):
+    for dist in _dependencies(metadata):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = "not installed"
     return versions
+
+
+def _dependencies(metadata: Any) -> list[str]:
+    """The distributions pvboot's own metadata says it runs on (not its test extras): the packaging
+    declares each reader's library once, so a new one is reported without a list here."""
+    try:
+        declared = metadata.requires("pvboot") or []
+    except metadata.PackageNotFoundError:  # a source tree never installed: the readers' own declarations
+        from pvboot.disk.fs import adapters
+
+        declared = [adapter.REQUIRES for adapter in adapters()]
+    names = []
+    for requirement in declared:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s;<>=!~\[]", requirement, maxsplit=1)[0]
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def _line(text: object) -> str:

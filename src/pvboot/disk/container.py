@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pvboot.disk.stream import append_run
 from pvboot.errors import GuestDataError, PvbootError, UsageError
-from pvboot.limits import MIB, Limits, check
+from pvboot.limits import DISK_MAX_VIRTUAL_SIZE, MIB, QCOW2_L2_CACHE_BYTES, Limits, check
 
 QCOW2_MAGIC = b"QFI\xfb"
 _V2 = struct.Struct(">4sIQIIQIIQQIIQ")  # the 72-byte version 2 header
@@ -34,8 +34,6 @@ _EXT_END, _EXT_BACKING_FORMAT = 0, 0xE2792ACA
 _INCOMPAT_DIRTY, _INCOMPAT_CORRUPT, _INCOMPAT_DATA_FILE, _INCOMPAT_COMPRESSION, _INCOMPAT_EXTL2 = (
     1 << b for b in range(5)
 )
-MAX_VIRTUAL_SIZE = 1 << 56  # 64 PiB; larger is not a real disk
-_L2_CACHE_BYTES = 32 * MIB  # per qcow2 layer
 
 
 def _dissect_qcow2() -> tuple[Any, Any]:
@@ -154,7 +152,7 @@ def _parse_header(host: _HostFile, limits: Limits) -> _Header:
         raise GuestDataError(f"{name}: unknown qcow2 incompatible features {unknown:#x}")
     if compression not in (0, 1) or bool(compression) != bool(incompat & _INCOMPAT_COMPRESSION):
         raise GuestDataError(f"{name}: bad qcow2 compression type {compression}")
-    if size > MAX_VIRTUAL_SIZE:
+    if size > DISK_MAX_VIRTUAL_SIZE:
         raise GuestDataError(f"{name}: qcow2 virtual size {size} is implausible")
     check(l1_size * 8 + rt_clusters * cluster, limits.max_qcow2_table, f"{name}: qcow2 L1 + refcount tables")
     per_l1 = cluster * (cluster // 8)
@@ -295,7 +293,7 @@ class _Qcow2Layer:
         except Exception as e:
             raise GuestDataError(f"{host.path}: qcow2 header rejected: {_oneline(e)}") from None
         self.qcow2.fh = self.qcow2.data_file = io.BytesIO()  # dissect must not read the host file itself
-        self.qcow2.l2_table = lru_cache(max(2, min(128, _L2_CACHE_BYTES // cluster)))(self._load_l2)
+        self.qcow2.l2_table = lru_cache(max(2, min(128, QCOW2_L2_CACHE_BYTES // cluster)))(self._load_l2)
         self.stream = _make_stream(self)
 
     def _load_l2(self, offset: int) -> _L2Table:
@@ -326,7 +324,7 @@ def _make_stream(layer: _Qcow2Layer) -> io.RawIOBase:
     else:
         QCow2Stream = qcow2.QCow2Stream
 
-    class Stream(QCow2Stream):
+    class Stream(QCow2Stream):  # type: ignore[misc, unused-ignore]  # dissect is untyped
         """dissect's run mapping; pvboot's reads, with exact lengths and one error type."""
 
         def runs(self, offset: int, length: int) -> list[tuple[object, int, int, int]]:

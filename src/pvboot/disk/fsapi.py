@@ -1,7 +1,8 @@
 """The narrow read-only filesystem interface every filesystem adapter implements.
 
 Adapters expose single-component lookups and raw file streams; everything that is policy (path
-resolution, symlink hops, bounds) lives once in `pvboot.disk.tree`, not in each adapter.
+resolution, symlink hops, bounds) lives once in `pvboot.disk.tree`, not in each adapter. Each adapter
+module is an `Adapter`: it declares its name, the package it needs and its probe beside its reader.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from pvboot.limits import Limits
 
 
 class Kind(enum.Enum):
@@ -76,3 +80,24 @@ class FileSystem(ABC):
     def alternate_roots(self) -> list[Node]:
         """Other roots to try when a path is absent from `root()` (Btrfs: the top-level subvolume)."""
         return []
+
+
+class Adapter(Protocol):
+    """What each adapter module of `pvboot.disk.fs` declares (the module itself satisfies this).
+
+    Importing the module must stay cheap (its parser is imported on first use: `fs._deferred`), since
+    detection imports every registered adapter to ask its probe.
+    """
+
+    FSTYPE: str  # GRUB's name for the filesystem, as `FileSystem.fstype`
+    REQUIRES: str  # the Python package its reader needs, named when it is missing
+    LABEL: str  # the filesystem's name for people ("ext2/3/4"), in "no supported filesystem" messages
+
+    def probe(self, stream: BinaryIO) -> bool:
+        """True when `stream` (one volume) holds this filesystem: magic numbers at fixed offsets or a
+        boot-sector check, from a few small reads and without the parser."""
+        ...
+
+    def mount(self, stream: BinaryIO, limits: Limits) -> FileSystem:
+        """The filesystem on `stream`, which `probe` recognised."""
+        ...

@@ -5,35 +5,61 @@ text is parsed here, because dissect's parser (a regex with quadratic backtracki
 `ast.literal_eval`) is unsafe on hostile text and its model raises KeyError on an LV-less VG. Only
 linear LVs whose extents all lie on this PV are readable; every other LV is still listed, with the
 reason in `unsupported_reason`, so that a missing volume can be explained.
+
+A volume system (`pvboot.disk.layer.VolumeSystem`): sought on every volume that holds no filesystem.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TypeGuard, cast
 
+from pvboot.disk.layer import Found, Holder
 from pvboot.disk.stream import RawReader
 from pvboot.errors import GuestDataError
-from pvboot.limits import Limits, check
+from pvboot.limits import LVM_MAX_METADATA_NESTING, Limits, check
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
+NAME = "LVM physical volume"
+WHOLE_DISK = False
 SECTOR = 512
-LABEL_SECTORS = 4
+LABEL_SECTORS = 4  # the label lies in one of the first four sectors
 _MDA_MAGIC = b" LVM2 x[5A%r0N*>"
 _CRC_INIT = 0xF597A6CF
 _RAW_LOCN_IGNORED = 1
-_MAX_DEPTH = 8  # root > vg > logical_volumes > lv > segment is 4
 _NAME = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,127}")
 _TOKEN = re.compile(
     r'(?P<space>\s+|\#[^\n]*)|(?P<str>"(?:[^"\\]|\\.)*+")|(?P<punct>[{}\[\]=,])|(?P<word>[^\s{}\[\]=,"\#]+)',
     re.S,
 )
 Value = int | float | str | list[int | float | str]
+
+
+log = logging.getLogger(__name__)
+
+
+def probe(holder: Holder) -> bool:
+    holder.stream.seek(0)
+    return b"LABELONE" in holder.stream.read(SECTOR * LABEL_SECTORS)
+
+
+def scan(holder: Holder, limits: Limits) -> list[Found]:
+    """The readable LVs on the PV `holder`; the others are only logged, with the reason."""
+    out = []
+    for lv in find_logical_volumes(holder.stream, holder.size, limits):
+        if lv.unsupported_reason is not None:
+            log.debug("(%s): skipped: %s", lv.grub_name, lv.unsupported_reason)
+            continue
+        out.append(
+            Found(lv.grub_name, lv.offset, lv.size, lv.open(), aliases=(lv.grub_id_name,), runs=lv.runs)
+        )
+    return out
 
 
 def lvm_crc(data: bytes, initial: int = _CRC_INIT) -> int:
@@ -204,7 +230,7 @@ def parse_metadata(text: str) -> dict[str, object]:
         if kind != "word" or nxt not in ("{", "=") or word in stack[-1]:
             raise GuestDataError(f"LVM metadata: unexpected {word[:40]!r}")
         if nxt == "{":
-            if len(stack) > _MAX_DEPTH:
+            if len(stack) > LVM_MAX_METADATA_NESTING:
                 raise GuestDataError("LVM metadata: sections nested too deeply")
             child: dict[str, object] = {}
             stack[-1][word] = child
@@ -275,7 +301,9 @@ def _volumes(meta: dict[str, object], pv_uuid: str, pv: BinaryIO, size: int) -> 
     if extent <= 0:
         raise GuestDataError(f"LVM VG {vg_name}: bad extent_size")
     here = None
-    for pv_name, pv_meta in cast(dict, _get(vg, "physical_volumes", dict, f"VG {vg_name}")).items():
+    for pv_name, pv_meta in cast(
+        dict[str, object], _get(vg, "physical_volumes", dict, f"VG {vg_name}")
+    ).items():
         if cast(str, _get(pv_meta, "id", str, f"PV {pv_name}")).replace("-", "") == pv_uuid:
             pe_start = cast(int, _get(pv_meta, "pe_start", int, f"PV {pv_name}")) * SECTOR
             here = (pv_name, pe_start)
@@ -300,7 +328,12 @@ def _volumes(meta: dict[str, object], pv_uuid: str, pv: BinaryIO, size: int) -> 
 
 
 def _place(
-    volume: LogicalVolume, lv: dict, segments: list[dict], here: tuple[str, int], extent: int, size: int
+    volume: LogicalVolume,
+    lv: dict[str, object],
+    segments: list[dict[str, object]],
+    here: tuple[str, int],
+    extent: int,
+    size: int,
 ) -> str | None:
     """Fill `volume.runs`/`offset` for a linear LV on this PV, or say why it cannot be read."""
     if not _NAME.fullmatch(volume.lv_name) or volume.lv_name in (".", ".."):
@@ -311,9 +344,7 @@ def _place(
     if not segments:
         return "no segments"
     runs, lv_pos = [], 0
-    for seg in sorted(
-        segments, key=lambda s: s.get("start_extent", -1) if _is_int(s.get("start_extent")) else -1
-    ):
+    for seg in sorted(segments, key=_start_extent):
         start, count, kind = seg.get("start_extent"), seg.get("extent_count"), seg.get("type")
         stripes, stripe_count = seg.get("stripes"), seg.get("stripe_count")
         if not (_is_int(start) and _is_int(count) and isinstance(kind, str)) or count <= 0:
@@ -334,6 +365,11 @@ def _place(
         lv_pos += length
     volume.runs, volume.offset, volume.size = tuple(runs), runs[0][1], lv_pos
     return None
+
+
+def _start_extent(segment: dict[str, object]) -> int:
+    start = segment.get("start_extent")
+    return start if _is_int(start) else -1
 
 
 def _is_int(value: object) -> TypeGuard[int]:

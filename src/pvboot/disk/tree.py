@@ -12,7 +12,7 @@ from typing import BinaryIO, Protocol
 from pvboot import budget
 from pvboot.disk.fsapi import FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
-from pvboot.limits import Limits
+from pvboot.limits import FS_TREE_CHILD_CACHE, Limits
 
 
 class Placement(Protocol):
@@ -102,7 +102,7 @@ class FileTree:
         if hit is not None and hit[0] is directory:
             return hit[1]
         node = directory.child(name)
-        if len(self._children) >= _CHILD_CACHE:
+        if len(self._children) >= FS_TREE_CHILD_CACHE:
             self._children.clear()
         self._children[key] = (directory, node)
         return node
@@ -157,9 +157,6 @@ class FileTree:
         if len(data) > cap:
             raise LimitError(f"{self._name(path)}: exceeds the limit of {cap} bytes")
         return data
-
-
-_CHILD_CACHE = 4096  # entries; a bound on what a hostile config's lookups can pin in memory
 
 
 def _components(path: str) -> list[str]:

@@ -1,7 +1,9 @@
 """The guest disk as a list of volumes with GRUB's names, each possibly holding a filesystem.
 
 `hd0` is the whole disk (a bare filesystem, as `xvda` often is), `hd0,msdos5` / `hd0,gpt2` partitions,
-`lvm/VG-LV` logical volumes found on any partition or on the whole disk.
+`lvm/VG-LV` logical volumes. `VOLUME_SYSTEMS` is the one list of the formats that divide a volume into
+volumes; the scan is a worklist, so a volume found inside a volume is scanned again (an LV's PV on a
+partition needs no special case, nor would md RAID inside or below it), bounded in depth and count.
 """
 
 from __future__ import annotations
@@ -12,17 +14,25 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pvboot.disk import fs as fsprobe
-from pvboot.disk import partitions
+from pvboot.disk import gpt, lvm, mbr
 from pvboot.disk.container import Container, open_container
 from pvboot.disk.fsapi import FileSystem
+from pvboot.disk.layer import Found, VolumeSystem
 from pvboot.disk.stream import append_run, window
 from pvboot.disk.tree import FileTree
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
-from pvboot.limits import Limits
+from pvboot.limits import DISK_MAX_NESTING, DISK_MAX_VOLUMES, Limits
 
 log = logging.getLogger(__name__)
 
-LVM_LABEL_SECTORS = 4
+# The volume systems, in the order they are sought on a volume (see layer.VolumeSystem). A new one is
+# its module plus one line here.
+VOLUME_SYSTEMS: tuple[VolumeSystem, ...] = (
+    gpt,  # partition tables, on the whole disk: GPT first, since a GPT disk's MBR is a protective one
+    mbr,
+    lvm,  # on any volume without a filesystem
+)
+LVM_LABEL_SECTORS = lvm.LABEL_SECTORS
 
 
 @dataclass
@@ -116,9 +126,7 @@ class Volume:
 class GuestDisk:
     """An opened guest image: its container and the volumes on it."""
 
-    def __init__(
-        self, path: str, limits: Limits, offset: int | None = None, fmt: str | None = None
-    ) -> None:
+    def __init__(self, path: str, limits: Limits, offset: int | None = None, fmt: str | None = None) -> None:
         self.path = path
         self.limits = limits
         self.container: Container = open_container(path, limits, fmt)  # fmt: --format (None: probe)
@@ -138,67 +146,79 @@ class GuestDisk:
     def _new_volume(
         self, name: str, offset: int, size: int, stream: BinaryIO, part_type: str | None
     ) -> Volume:
-        volume = Volume(name, offset, size, stream, self.limits, part_type, container=self.container)
-        volume.fstype = fsprobe.detect(stream)
-        return volume
+        return Volume(name, offset, size, stream, self.limits, part_type, container=self.container)
 
     def _scan(self, offset: int | None) -> None:
         base = self.container.stream
         size = self.container.size
-        if offset is not None:
+        if offset is not None:  # --offset: one filesystem there, nothing else is sought
             if not 0 <= offset < size:
                 raise GuestDataError(f"--offset={offset} lies outside the disk ({size} bytes)")
-            tail = window(base, offset, size - offset)
-            self.volumes.append(self._new_volume("hd0", offset, size - offset, tail, None))
+            tail = self._new_volume("hd0", offset, size - offset, window(base, offset, size - offset), None)
+            self._list(tail)
             return
-        whole = window(base, 0, size)
-        base.seek(0)
-        first = base.read(512)
-        gpt_sector = partitions.find_gpt(whole)
-        table: list[partitions.Partition] | None = None
-        if gpt_sector is not None:
-            table = partitions.read_gpt(whole, size, self.limits, gpt_sector)
-        elif partitions.looks_like_mbr(first) and not _is_bare_fat(first):
-            # A FAT boot sector also ends in 55aa; only its BPB tells a bare FAT volume from an MBR.
-            table = partitions.read_mbr(whole, size, self.limits)
-        if table is None:
-            disk = self._new_volume("hd0", 0, size, whole, None)
-            self.volumes.append(disk)
-            if disk.fstype is None:
-                self._add_lvm(disk)
-            return
-        for part in table:
-            stream = window(base, part.offset, part.size)
-            volume = self._new_volume(f"hd0,{part.label}", part.offset, part.size, stream, part.type)
-            self.volumes.append(volume)
-            if volume.fstype is None:
-                self._add_lvm(volume)
-
-    def _add_lvm(self, holder: Volume) -> None:
-        """Logical volumes on `holder` when it is an LVM2 physical volume."""
-        holder.stream.seek(0)
-        head = holder.stream.read(512 * LVM_LABEL_SECTORS)
-        if b"LABELONE" not in head:
-            return
-        from pvboot.disk.lvm import find_logical_volumes
-
-        try:
-            found = find_logical_volumes(holder.stream, holder.size, self.limits)
-        except LimitError:
-            raise
-        except GuestDataError as exc:  # one corrupt PV does not hide the other volumes
-            holder.error = f"LVM physical volume: {exc}"
-            log.debug("(%s): %s", holder.name, holder.error)
-            return
-        for lv in found:
-            reason = getattr(lv, "unsupported_reason", None)
-            if reason:
-                log.debug("(%s): skipped: %s", lv.grub_name, reason)
+        # A stack: the volumes found inside a volume are scanned next, so they follow it in self.volumes
+        # (hd0,msdos1, lvm/vg-root, hd0,msdos2, ...), in the order their volume system gives them.
+        todo: list[tuple[Volume, int]] = [(self._new_volume("hd0", 0, size, window(base, 0, size), None), 0)]
+        while todo:
+            volume, depth = todo.pop()
+            table = self._partition_table(volume) if depth == 0 else None
+            if table is not None:  # a partitioned disk is its partitions, as GRUB lists it
+                todo.extend((child, depth + 1) for child in reversed(table))
                 continue
-            volume = self._new_volume(lv.grub_name, holder.offset + lv.offset, lv.size, lv.open(), None)
-            volume.runs = _disk_runs(lv.runs, holder)
-            volume.aliases.append(lv.grub_id_name)
-            self.volumes.append(volume)
+            self._list(volume)
+            if volume.fstype is not None:
+                continue
+            if depth >= DISK_MAX_NESTING:
+                log.debug("(%s): volumes nested %d deep: not scanned further", volume.name, depth)
+                continue
+            todo.extend((child, depth + 1) for child in reversed(self._stacked(volume)))
+
+    def _list(self, volume: Volume) -> None:
+        if len(self.volumes) >= DISK_MAX_VOLUMES:
+            raise LimitError(f"more than {DISK_MAX_VOLUMES} volumes on the disk")
+        volume.fstype = fsprobe.detect(volume.stream)
+        self.volumes.append(volume)
+
+    def _partition_table(self, disk: Volume) -> list[Volume] | None:
+        """The partitions of the whole disk, or None when no partition table claims it."""
+        for system in VOLUME_SYSTEMS:
+            if system.WHOLE_DISK and system.probe(disk):
+                return [self._child(disk, found) for found in system.scan(disk, self.limits)]
+        return None
+
+    def _stacked(self, holder: Volume) -> list[Volume]:
+        """The volumes inside `holder` (which holds no filesystem) by the first volume system that claims
+        it; a corrupt one marks `holder` with the reason and hides nothing else."""
+        for system in VOLUME_SYSTEMS:
+            if system.WHOLE_DISK or not system.probe(holder):
+                continue
+            try:
+                return [self._child(holder, found) for found in system.scan(holder, self.limits)]
+            except LimitError:
+                raise
+            except GuestDataError as exc:
+                holder.error = f"{system.NAME}: {exc}"
+                log.debug("(%s): %s", holder.name, holder.error)
+                return []
+        return []
+
+    def _child(self, holder: Volume, found: Found) -> Volume:
+        """`found` as a volume of the disk: its range, or its runs, mapped through `holder`'s."""
+        runs, stream = found.runs, found.stream
+        if stream is None and not holder.runs:  # a range of a range of the disk: read the disk directly
+            start = holder.offset + found.offset
+            stream = window(self.container.stream, start, found.size)
+        else:
+            if stream is None:
+                runs = ((0, found.offset, found.size),)
+                stream = window(holder.stream, found.offset, found.size)
+            runs = _disk_runs(runs, holder)
+            start = runs[0][1] if runs else holder.offset + found.offset
+        volume = self._new_volume(found.name, start, found.size, stream, found.part_type)
+        volume.runs = runs
+        volume.aliases.extend(found.aliases)
+        return volume
 
     def volume(self, name: str) -> Volume:
         """The volume GRUB calls `name` (without parentheses)."""
@@ -213,22 +233,15 @@ class GuestDisk:
 
 
 def _disk_runs(runs: tuple[tuple[int, int, int], ...], holder: Volume) -> tuple[tuple[int, int, int], ...]:
-    """An LV's (LV offset, PV offset, length) runs as (LV offset, disk offset, length), cut where they leave
-    the PV (as reads through the PV's stream end there)."""
-    out = []
-    for lv_offset, pv_offset, length in runs:
-        count = min(length, holder.size - pv_offset)
-        if count <= 0:
-            break
-        out.append((lv_offset, holder.offset + pv_offset, count))
-        if count < length:
+    """A volume's (volume offset, holder offset, length) runs as (volume offset, disk offset, length), cut
+    where they leave the holder (as reads through the holder's stream end there)."""
+    out: list[tuple[int, int, int]] = []
+    for vol_offset, holder_offset, length in runs:
+        end = min(holder_offset + length, holder.size)
+        done = 0
+        for disk_offset, count in holder._disk_ranges(holder_offset, end):
+            out.append((vol_offset + done, disk_offset, count))
+            done += count
+        if done < length:
             break
     return tuple(out)
-
-
-def _is_bare_fat(sector: bytes) -> bool:
-    """A FAT volume boot record: a jump, a power-of-two sector size and a FAT type string in the BPB."""
-    if sector[0] not in (0xEB, 0xE9):
-        return False
-    bps = int.from_bytes(sector[11:13], "little")
-    return bps in (512, 1024, 2048, 4096) and (sector[54:57] == b"FAT" or sector[82:87] == b"FAT32")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import struct
 import zlib
 
-from dissect.util.compression import lzo
-
+from pvboot.disk.fs._deferred import deferred
 from pvboot.errors import GuestDataError
+
+_lzo = deferred("dissect.util.compression.lzo")
 
 ZLIB, LZO, ZSTD = 1, 2, 3
 
@@ -34,7 +35,7 @@ def decompress(data: bytes, compression: int, cap: int, sector: int) -> bytes:
         pos += 4
         if not 0 < seg_len <= total - pos:
             raise GuestDataError("btrfs: corrupt lzo segment")
-        segment = lzo.decompress(data[pos : pos + seg_len], False, sector)
+        segment = _lzo.decompress(data[pos : pos + seg_len], False, sector)
         if len(segment) > sector:
             raise GuestDataError("btrfs: lzo segment expands beyond a sector")
         out += segment

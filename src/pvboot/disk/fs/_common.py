@@ -16,13 +16,19 @@ from typing import BinaryIO, TypeVar
 from pvboot.disk.fsapi import Extent
 from pvboot.disk.stream import RawReader
 from pvboot.errors import GuestDataError, LimitError, PvbootError, is_codec_panic
-from pvboot.limits import MIB, Limits
+from pvboot.limits import Limits
 
 SYMLINK_MAX = 4096  # PATH_MAX: no real symlink target is longer
-DIR_BYTES_MAX = 64 * MIB  # a 100 000-entry directory is a few MiB on every filesystem here
 STREAM_BUFFER = 256 * 1024
 T = TypeVar("T")
 ExtentSource = Sequence[Extent] | Callable[[], Sequence[Extent]]  # a factory is called on first read
+
+
+def read_at(stream: BinaryIO, offset: int, length: int) -> bytes:
+    """`length` bytes at `offset` for a probe, or b"" when the volume is shorter."""
+    stream.seek(offset)
+    data = stream.read(length)
+    return data if len(data) == length else b""
 
 
 def describe(exc: BaseException) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import struct
 
-from dissect.util.hash import crc32c
-
+from pvboot.disk.fs._deferred import deferred
 from pvboot.errors import GuestDataError
+
+_hash = deferred("dissect.util.hash")
 
 _M64 = (1 << 64) - 1
 _P1, _P2, _P3, _P4, _P5 = (
@@ -25,12 +26,12 @@ _P1, _P2, _P3, _P4, _P5 = (
 
 def crc32c_raw(seed: int, data: bytes | memoryview) -> int:
     """Linux's crc32c(seed, data): no pre- or post-inversion (ext4_chksum)."""
-    return crc32c.update(seed ^ 0xFFFFFFFF, bytes(data)) ^ 0xFFFFFFFF
+    return int(_hash.crc32c.update(seed ^ 0xFFFFFFFF, bytes(data))) ^ 0xFFFFFFFF
 
 
 def crc32c_std(data: bytes | memoryview) -> int:
     """The usual CRC-32C (XFS's and Btrfs's checksums)."""
-    return int(crc32c.update(0, bytes(data)))
+    return int(_hash.crc32c.update(0, bytes(data)))
 
 
 def zeroed(data: bytes | memoryview, offset: int, length: int = 4) -> bytes:
@@ -42,7 +43,8 @@ def zeroed(data: bytes | memoryview, offset: int, length: int = 4) -> bytes:
 
 def xfs_ok(block: bytes | memoryview, offset: int) -> bool:
     """An XFS v5 metadata block: CRC-32C over the block with its crc field zeroed, stored little-endian."""
-    return crc32c_std(zeroed(block, offset)) == struct.unpack_from("<I", block, offset)[0]
+    stored: int = struct.unpack_from("<I", block, offset)[0]
+    return crc32c_std(zeroed(block, offset)) == stored
 
 
 def _rotl(value: int, bits: int) -> int:

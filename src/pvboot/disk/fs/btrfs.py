@@ -26,29 +26,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from dissect.btrfs import Btrfs
-from dissect.btrfs.c_btrfs import (
-    BTRFS_BLOCK_GROUP,
-    BTRFS_BLOCK_GROUP_PROFILE_MASK,
-    BTRFS_BLOCK_GROUP_RAID56_MASK,
-    c_btrfs,
-)
-from dissect.btrfs.stream import ChunkStream
-from dissect.btrfs.tree import Cursor
-from dissect.util.hash import crc32c
-
 from pvboot.disk.fs._btrfs_codecs import decompress
-from pvboot.disk.fs._common import STREAM_BUFFER, RawReader, check_symlink_size, decode_name, guard, map_cap
+from pvboot.disk.fs._common import STREAM_BUFFER, check_symlink_size, decode_name, guard, map_cap, read_at
 from pvboot.disk.fs._csum import btrfs_ok
+from pvboot.disk.fs._deferred import deferred
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
+from pvboot.disk.stream import RawReader
 from pvboot.errors import GuestDataError, LimitError
-from pvboot.limits import Limits
+from pvboot.limits import BTRFS_MAX_NODE_VISITS, Limits
 
 FSTYPE = "btrfs"
+REQUIRES = "dissect.btrfs"
+LABEL = "Btrfs"  # its name in messages
+_btrfs = deferred("dissect.btrfs.btrfs")
+_structs = deferred("dissect.btrfs.c_btrfs")
+_tree = deferred("dissect.btrfs.tree")
+_stream = deferred("dissect.btrfs.stream")
+_hash = deferred("dissect.util.hash")
+_SB_MAGIC = (0x10040, b"_BHRfS_M")  # the primary superblock (at 64 KiB) and its magic at byte 0x40
 TOP_LEVEL = 5  # BTRFS_FS_TREE_OBJECTID
 MAX_EXTENT = 128 * 1024  # BTRFS_MAX_COMPRESSED / max uncompressed size of a compressed extent
-_MAX_LEVEL = 8
-_MAX_NODE_VISITS = 200_000
+_MAX_LEVEL = 8  # BTRFS_MAX_LEVEL
 _DIR_ITEM_HEADER = 30  # btrfs_dir_item without name and data
 _INLINE_HEADER = 21  # btrfs_file_extent_item up to and including `type`
 _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
@@ -56,6 +54,7 @@ _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SY
 
 def _harden_cursor() -> None:
     """Bound dissect's B-tree cursor (applied once, process-wide): depth, visits, level and address checks."""
+    Cursor = _tree.Cursor
     if getattr(Cursor, "_pvboot_hardened", False):
         return
     plain_push = Cursor.push
@@ -63,7 +62,7 @@ def _harden_cursor() -> None:
     def push(self: Any, address: int, initial_index: int = 0) -> None:
         parent = self._header
         self._pvboot_visits = getattr(self, "_pvboot_visits", 0) + 1
-        if self._pvboot_visits > _MAX_NODE_VISITS or len(self._path) > _MAX_LEVEL:
+        if self._pvboot_visits > BTRFS_MAX_NODE_VISITS or len(self._path) > _MAX_LEVEL:
             raise GuestDataError("btrfs: B-tree too deep or too large")
         plain_push(self, address, initial_index)
         btrfs = self.btree.btrfs
@@ -90,6 +89,7 @@ def _harden_cursor() -> None:
 def _harden_chunks() -> None:
     """Refuse (process-wide, applied once) a chunk dissect's stream would spin on: no stripes, no stripe on
     a device we have, a DUP chunk whose fallback second copy is missing, RAID5/6 needing reconstruction."""
+    ChunkStream = _stream.ChunkStream
     if getattr(ChunkStream, "_pvboot_hardened", False):
         return
     plain_add = ChunkStream.add
@@ -107,13 +107,18 @@ def _harden_chunks() -> None:
             return
         if not any(present):
             raise GuestDataError(f"btrfs: no stripe of the chunk at {offset:#x} is on this device")
-        if added.type & BTRFS_BLOCK_GROUP_RAID56_MASK:
+        if added.type & _structs.BTRFS_BLOCK_GROUP_RAID56_MASK:
             raise GuestDataError(f"btrfs: chunk at {offset:#x} is RAID5/6 with a device missing")
-        if added.type & BTRFS_BLOCK_GROUP.DUP and not present[0] and not present[1 % len(present)]:
+        if added.type & _structs.BTRFS_BLOCK_GROUP.DUP and not present[0] and not present[1 % len(present)]:
             raise GuestDataError(f"btrfs: the DUP chunk at {offset:#x} has a copy on another device")
 
     ChunkStream.add = add
     ChunkStream._pvboot_hardened = True
+
+
+def probe(stream: BinaryIO) -> bool:
+    offset, magic = _SB_MAGIC
+    return read_at(stream, offset, len(magic)) == magic
 
 
 def mount(stream: BinaryIO, limits: Limits) -> BtrfsFileSystem:
@@ -126,14 +131,14 @@ class BtrfsFileSystem(FileSystem):
     def __init__(self, stream: BinaryIO, limits: Limits) -> None:
         stream.seek(0x10000)
         raw = stream.read(4096)
-        sb = c_btrfs.btrfs_super_block(raw)
+        sb = _structs.c_btrfs.btrfs_super_block(raw)
         if len(raw) != 4096 or not btrfs_ok(sb.csum_type, raw):
             raise GuestDataError("btrfs: superblock checksum mismatch")
         for value, low in ((sb.sectorsize, 4096), (sb.nodesize, sb.sectorsize)):
             if not low <= value <= 65536 or value & (value - 1):
                 raise GuestDataError(f"btrfs: unsupported sector/node size {value}")
         self.limits = limits
-        self.btrfs = Btrfs(stream)
+        self.btrfs = _btrfs.Btrfs(stream)
         self.sector_size = sb.sectorsize
         self.single_device = sb.num_devices == 1
         self.fstype = FSTYPE
@@ -163,8 +168,8 @@ class BtrfsFileSystem(FileSystem):
             if index < 0:
                 return None
             chunk = chunks[index]
-            profile = chunk.type & BTRFS_BLOCK_GROUP_PROFILE_MASK
-            if logical >= chunk.offset + chunk.length or profile not in (0, BTRFS_BLOCK_GROUP.DUP):
+            profile = chunk.type & _structs.BTRFS_BLOCK_GROUP_PROFILE_MASK
+            if logical >= chunk.offset + chunk.length or profile not in (0, _structs.BTRFS_BLOCK_GROUP.DUP):
                 return None
             count = min(length, chunk.offset + chunk.length - logical)
             out.append((chunk.stripes[0].offset + logical - chunk.offset, count))
@@ -204,33 +209,37 @@ class BtrfsNode(Node):
         with guard(FSTYPE):
             last = -1
             cursor = self._sub.tree.cursor()
-            for item, data in cursor.iter(self._inum, c_btrfs.BTRFS_DIR_INDEX_KEY, 2, ignore_offset=True):
+            for item, data in cursor.iter(
+                self._inum, _structs.c_btrfs.BTRFS_DIR_INDEX_KEY, 2, ignore_offset=True
+            ):
                 if item.key.offset <= last:
                     raise GuestDataError("btrfs: directory index out of order")
                 last = item.key.offset
-                yield decode_name(bytes(c_btrfs.btrfs_dir_item(data).name))
+                yield decode_name(bytes(_structs.c_btrfs.btrfs_dir_item(data).name))
 
     def child(self, name: str) -> Node | None:
         if self.kind is not Kind.DIR:
             return None
         raw = name.encode("utf-8", "surrogateescape")
-        name_hash = (crc32c.update(1, raw) ^ 0xFFFFFFFF) & 0xFFFFFFFF  # kernel crc32c(~1, name), no final xor
+        name_hash = (
+            _hash.crc32c.update(1, raw) ^ 0xFFFFFFFF
+        ) & 0xFFFFFFFF  # kernel crc32c(~1, name), no final xor
         with guard(FSTYPE):
             try:
-                _, data = self._sub.tree.find(self._inum, c_btrfs.BTRFS_DIR_ITEM_KEY, name_hash)
+                _, data = self._sub.tree.find(self._inum, _structs.c_btrfs.BTRFS_DIR_ITEM_KEY, name_hash)
             except KeyError:
                 return None
             data = bytes(data)
             offset = 0
             while offset + _DIR_ITEM_HEADER <= len(data):  # hash collisions share one item
-                entry = c_btrfs.btrfs_dir_item(data[offset:])
+                entry = _structs.c_btrfs.btrfs_dir_item(data[offset:])
                 offset += _DIR_ITEM_HEADER + entry.name_len + entry.data_len
                 if bytes(entry.name) != raw:
                     continue
                 location = entry.location
-                if location.type == c_btrfs.BTRFS_ROOT_ITEM_KEY:
+                if location.type == _structs.c_btrfs.BTRFS_ROOT_ITEM_KEY:
                     return self._fs.subvolume_root(location.objectid)
-                if location.type == c_btrfs.BTRFS_INODE_ITEM_KEY:
+                if location.type == _structs.c_btrfs.BTRFS_INODE_ITEM_KEY:
                     return BtrfsNode(self._fs, self._sub, location.objectid)
                 raise GuestDataError(f"btrfs: directory entry of unknown type {location.type}")
         return None
@@ -243,18 +252,20 @@ class BtrfsNode(Node):
         cap = map_cap(self._fs.limits)
         end = 0
         cursor = self._sub.tree.cursor()
-        for item, data in cursor.iter(self._inum, c_btrfs.BTRFS_EXTENT_DATA_KEY, 0, ignore_offset=True):
+        for item, data in cursor.iter(
+            self._inum, _structs.c_btrfs.BTRFS_EXTENT_DATA_KEY, 0, ignore_offset=True
+        ):
             start = item.key.offset
             if start >= self.size:
                 break
             if start < end:
                 raise GuestDataError("btrfs: overlapping file extents")
-            head = c_btrfs.btrfs_file_extent_item_inline(data)
+            head = _structs.c_btrfs.btrfs_file_extent_item_inline(data)
             if head.encryption or head.other_encoding:
                 raise GuestDataError("btrfs: encrypted or encoded extents are not supported")
             if head.compression not in (0, 1, 2, 3):
                 raise GuestDataError(f"btrfs: unknown compression {head.compression}")
-            if head.type == c_btrfs.BTRFS_FILE_EXTENT_INLINE:
+            if head.type == _structs.c_btrfs.BTRFS_FILE_EXTENT_INLINE:
                 if head.ram_bytes > MAX_EXTENT:
                     raise GuestDataError("btrfs: oversized inline extent")
                 piece = _Piece(
@@ -265,9 +276,9 @@ class BtrfsNode(Node):
                     inline=bytes(data[_INLINE_HEADER:]),
                 )
             else:
-                reg = c_btrfs.btrfs_file_extent_item_reg(data)
+                reg = _structs.c_btrfs.btrfs_file_extent_item_reg(data)
                 length = min(reg.num_bytes, self.size - start)
-                if head.type == c_btrfs.BTRFS_FILE_EXTENT_PREALLOC or reg.disk_bytenr == 0:
+                if head.type == _structs.c_btrfs.BTRFS_FILE_EXTENT_PREALLOC or reg.disk_bytenr == 0:
                     piece = _Piece(start, length)
                 elif head.compression:
                     if reg.disk_num_bytes > MAX_EXTENT or head.ram_bytes > MAX_EXTENT:

@@ -21,24 +21,27 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from dissect.extfs import ExtFS
-
 from pvboot.disk.fs._common import (
-    DIR_BYTES_MAX,
     check_symlink_size,
     decode_name,
     extent_stream,
     guard,
     map_cap,
+    read_at,
     runs_to_extents,
     scan,
 )
 from pvboot.disk.fs._csum import crc32c_raw
+from pvboot.disk.fs._deferred import deferred
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError
-from pvboot.limits import Limits
+from pvboot.limits import FS_MAX_DIR_BYTES, Limits
 
 FSTYPE = "ext2"  # GRUB's name for ext2/3/4
+REQUIRES = "dissect.extfs"
+LABEL = "ext2/3/4"  # its name in messages
+_extfs = deferred(REQUIRES)
+_SB_MAGIC = (1024 + 56, b"\x53\xef")  # s_magic in the superblock at byte 1024
 _EXTENTS_FL = 0x80000
 _INLINE_DATA_FL = 0x10000000
 _INDEX_FL = 0x1000  # an htree directory: block 0 and whole-block "empty" dirents are index blocks
@@ -68,6 +71,11 @@ def _check_log_sizes(stream: BinaryIO) -> None:
         )
 
 
+def probe(stream: BinaryIO) -> bool:
+    offset, magic = _SB_MAGIC
+    return read_at(stream, offset, len(magic)) == magic
+
+
 def mount(stream: BinaryIO, limits: Limits) -> ExtFileSystem:
     return ExtFileSystem(stream, limits)
 
@@ -77,7 +85,7 @@ class ExtFileSystem(FileSystem):
         self.stream = stream
         self.limits = limits
         _check_log_sizes(stream)
-        self.ext = ExtFS(stream)
+        self.ext = _extfs.ExtFS(stream)
         sb = self.ext.sb
         self.block_size = self.ext.block_size
         if not 1024 <= self.block_size <= 65536:
@@ -166,8 +174,8 @@ class ExtNode(Node):
 
     def open(self) -> BinaryIO:
         with guard(FSTYPE):
-            if self.kind is Kind.DIR and self.size > DIR_BYTES_MAX:
-                raise LimitError(f"ext2: directory of {self.size} bytes exceeds {DIR_BYTES_MAX}")
+            if self.kind is Kind.DIR and self.size > FS_MAX_DIR_BYTES:
+                raise LimitError(f"ext2: directory of {self.size} bytes exceeds {FS_MAX_DIR_BYTES}")
             if self._flags & _INLINE_DATA_FL:
                 return io.BytesIO(self._inline())
             return extent_stream(self._fs.stream, self._map, self.size, FSTYPE)

@@ -18,23 +18,56 @@ Done here instead of by dissect:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from dissect.fat.exceptions import EmptyDirectoryError, LastEmptyDirectoryError
-from dissect.fat.fat import FATFS, DirectoryEntry
-
-from pvboot.disk.fs._common import extent_stream, guard, scan
+from pvboot.disk.fs._common import extent_stream, guard, read_at, scan
+from pvboot.disk.fs._deferred import deferred
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError
 from pvboot.limits import MIB, Limits
 
 FSTYPE = "fat"
+REQUIRES = "dissect.fat"
+LABEL = "FAT"  # its name in messages
+_fat = deferred("dissect.fat.fat")
+_fat_errors = deferred("dissect.fat.exceptions")
 _DIR_MAX_BYTES = 2 * MIB  # 65536 entries of 32 bytes
 _ATTR_VOLUME_ID = 0x08
 _ATTR_DIRECTORY = 0x10
 _ATTR_ARCHIVE = 0x20
 _ATTR_LONG_NAME = 0x0F
+
+
+def probe(stream: BinaryIO) -> bool:
+    return is_boot_sector(read_at(stream, 0, 512))
+
+
+def is_boot_sector(boot: bytes) -> bool:
+    """A FAT boot sector: x86 jump, sane BPB geometry, and not NTFS/exFAT (which share the jump).
+
+    It ends in 55aa as an MBR does: the whole disk's scan asks this before it reads a partition table.
+    """
+    if len(boot) < 512 or boot[3:11] in (b"NTFS    ", b"EXFAT   "):
+        return False
+    if not ((boot[0] == 0xEB and boot[2] == 0x90) or boot[0] == 0xE9):
+        return False
+    bpb = struct.unpack_from("<HBHBHHB", boot, 11)
+    sector, per_cluster, reserved, fats, root_entries, total16, media = bpb
+    total32 = struct.unpack_from("<I", boot, 32)[0]
+    fat16_size = struct.unpack_from("<H", boot, 22)[0]
+    fat32_size = struct.unpack_from("<I", boot, 36)[0]
+    return (
+        sector in (512, 1024, 2048, 4096)
+        and per_cluster in (1, 2, 4, 8, 16, 32, 64, 128)
+        and reserved > 0
+        and fats in (1, 2)
+        and media >= 0xF0
+        and (total16 or total32) > 0
+        and (fat16_size or fat32_size) > 0
+        and (root_entries > 0 or fat32_size > 0)
+    )
 
 
 def mount(stream: BinaryIO, limits: Limits) -> FatFileSystem:
@@ -45,7 +78,7 @@ class FatFileSystem(FileSystem):
     def __init__(self, stream: BinaryIO, limits: Limits) -> None:
         self.stream = stream
         self.limits = limits
-        self.fat = FATFS(stream)
+        self.fat = _fat.FATFS(stream)
         bpb = self.fat.bpb
         self.bits = self.fat.fat.bits_per_entry
         self.cluster_size = self.fat.cluster_size
@@ -142,10 +175,10 @@ class FatNode(Node):
         stream = self.open()
         for _ in range(0, self.size, 32):
             try:
-                yield DirectoryEntry(self._fs.fat, stream, None)
-            except EmptyDirectoryError:  # a deleted entry
+                yield _fat.DirectoryEntry(self._fs.fat, stream, None)
+            except _fat_errors.EmptyDirectoryError:  # a deleted entry
                 continue
-            except (LastEmptyDirectoryError, EOFError):
+            except (_fat_errors.LastEmptyDirectoryError, EOFError):
                 return
 
     def _entries(self) -> Iterator[tuple[str, Any]]:

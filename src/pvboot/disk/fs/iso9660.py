@@ -17,17 +17,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-import pycdlib
-
-from pvboot.disk.fs._common import check_symlink_size, decode_name, extent_stream, guard, scan
+from pvboot.disk.fs._common import check_symlink_size, decode_name, extent_stream, guard, read_at, scan
+from pvboot.disk.fs._deferred import deferred
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError
-from pvboot.limits import Limits
+from pvboot.limits import ISO9660_MAX_DESCRIPTORS, Limits
 
 FSTYPE = "iso9660"
+REQUIRES = "pycdlib"
+LABEL = "ISO9660"  # its name in messages
+pycdlib = deferred(REQUIRES)
+_VD_MAGIC = (0x8001, b"CD001")  # the standard identifier of the first volume descriptor (sector 16)
 _SECTOR = 2048
-_MAX_DESCRIPTORS = 64
 _MULTI_EXTENT = 0x80
+
+
+def probe(stream: BinaryIO) -> bool:
+    offset, magic = _VD_MAGIC
+    return read_at(stream, offset, len(magic)) == magic
 
 
 def mount(stream: BinaryIO, limits: Limits) -> IsoFileSystem:
@@ -156,7 +163,7 @@ def _volume_ids(stream: BinaryIO, rockridge: bool) -> tuple[str | None, str | No
     """(label, uuid) from the descriptor GRUB reads: Joliet's if there is no Rock Ridge, else the primary."""
     primary: bytes | None = None
     joliet: bytes | None = None
-    for index in range(16, 16 + _MAX_DESCRIPTORS):
+    for index in range(16, 16 + ISO9660_MAX_DESCRIPTORS):
         stream.seek(index * _SECTOR)
         desc = stream.read(_SECTOR)
         if len(desc) < _SECTOR or desc[1:6] != b"CD001" or desc[0] == 255:

@@ -17,24 +17,26 @@ import struct
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from dissect.xfs import XFS
-from dissect.xfs.xfs import fsb_to_bb, parse_fsblock
-
 from pvboot.disk.fs._common import (
-    DIR_BYTES_MAX,
     check_symlink_size,
     extent_stream,
     guard,
     map_cap,
+    read_at,
     runs_to_extents,
     scan,
 )
 from pvboot.disk.fs._csum import xfs_ok
+from pvboot.disk.fs._deferred import deferred
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.errors import GuestDataError, LimitError
-from pvboot.limits import Limits
+from pvboot.limits import FS_MAX_DIR_BYTES, Limits
 
 FSTYPE = "xfs"
+REQUIRES = "dissect.xfs"
+LABEL = "XFS"  # its name in messages
+_xfs = deferred("dissect.xfs.xfs")
+_SB_MAGIC = b"XFSB"  # sb_magicnum, the first bytes of the primary superblock
 _FMT_LOCAL, _FMT_EXTENTS, _FMT_BTREE = 1, 2, 3
 _BMAP_MAGICS = (0x424D4150, 0x424D4133)  # "BMAP" (v4), "BMA3" (v5)
 _DIFLAG_REALTIME = 0x1
@@ -45,6 +47,10 @@ _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SY
 Run = tuple[int, int | None, int]
 
 
+def probe(stream: BinaryIO) -> bool:
+    return read_at(stream, 0, len(_SB_MAGIC)) == _SB_MAGIC
+
+
 def mount(stream: BinaryIO, limits: Limits) -> XfsFileSystem:
     return XfsFileSystem(stream, limits)
 
@@ -53,7 +59,7 @@ class XfsFileSystem(FileSystem):
     def __init__(self, stream: BinaryIO, limits: Limits) -> None:
         self.stream = stream
         self.limits = limits
-        self.xfs = XFS(stream)
+        self.xfs = _xfs.XFS(stream)
         sb = self.xfs.sb
         self.block_size = sb.sb_blocksize
         if not 512 <= self.block_size <= 65536 or self.block_size & (self.block_size - 1):
@@ -82,7 +88,7 @@ class XfsFileSystem(FileSystem):
     def fs_block(self, fsb: int) -> int:
         """An XFS "fsblock" (AG number | AG block) as a linear block number, checked against the geometry."""
         sb = self.xfs.sb
-        agno, agbno = fsb_to_bb(fsb, sb.sb_agblklog)
+        agno, agbno = _xfs.fsb_to_bb(fsb, sb.sb_agblklog)
         if agno >= sb.sb_agcount or agbno >= sb.sb_agblocks:
             raise GuestDataError(f"xfs: block {fsb:#x} outside the filesystem")
         return int(agno * sb.sb_agblocks + agbno)
@@ -138,8 +144,8 @@ class XfsNode(Node):
 
     def open(self) -> BinaryIO:
         with guard(FSTYPE):
-            if self.kind is Kind.DIR and self.size > DIR_BYTES_MAX:
-                raise LimitError(f"xfs: directory of {self.size} bytes exceeds {DIR_BYTES_MAX}")
+            if self.kind is Kind.DIR and self.size > FS_MAX_DIR_BYTES:
+                raise LimitError(f"xfs: directory of {self.size} bytes exceeds {FS_MAX_DIR_BYTES}")
             if self._format == _FMT_LOCAL:
                 stream: BinaryIO = self._ino.datafork()
                 return stream
@@ -165,8 +171,8 @@ class XfsNode(Node):
     def _entries(self) -> Iterator[Any]:
         if self.kind is not Kind.DIR:
             return
-        if self.size > DIR_BYTES_MAX:
-            raise LimitError(f"xfs: directory of {self.size} bytes exceeds {DIR_BYTES_MAX}")
+        if self.size > FS_MAX_DIR_BYTES:
+            raise LimitError(f"xfs: directory of {self.size} bytes exceeds {FS_MAX_DIR_BYTES}")
         if self._format != _FMT_LOCAL:
             self._map()  # dissect's iterdir reads the directory through our bounded map
             if self._fs.crc and not self._dir_verified:
@@ -251,7 +257,7 @@ class _Mapper:
 
     def _record(self, raw: bytes) -> bool:
         """Add one packed extent record; True once the records pass the end of the file."""
-        offset, fsb, count, unwritten = parse_fsblock(raw)
+        offset, fsb, count, unwritten = _xfs.parse_fsblock(raw)
         if offset < self.next_block:
             raise GuestDataError("xfs: extents out of order")
         if offset >= self.nblocks:
