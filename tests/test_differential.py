@@ -57,9 +57,11 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrubEmu]:
 
 # -- the shared corpus ------------------------------------------------------------------------------------
 
-DEBIAN_VARIANTS = sorted(
-    p.name for p in (CORPUS / "debian12-grub-mkconfig").iterdir() if (p / "grub.cfg").is_file()
-) if CORPUS.is_dir() else []
+DEBIAN_VARIANTS = (
+    sorted(p.name for p in (CORPUS / "debian12-grub-mkconfig").iterdir() if (p / "grub.cfg").is_file())
+    if CORPUS.is_dir()
+    else []
+)
 
 
 @needs_emu
@@ -118,8 +120,11 @@ _settings = settings(
     deadline=None,
     derandomize=not RANDOM and SEED == 0,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
     print_blob=True,
 )
 
@@ -147,8 +152,11 @@ def _event(command: str, *args: str, files: tuple[bytes | None, ...] = ()) -> st
     lines += [f"ORACLE-ARG {a}" for a in args]
     for f in files:
         lines.append("ORACLE-FILE-BEGIN")
-        lines += [f.decode().rstrip("\n"), "", "ORACLE-FILE-END"] if f is not None else [
-            "error: file `x' not found.", "ORACLE-MISSING"]
+        lines += (
+            [f.decode().rstrip("\n"), "", "ORACLE-FILE-END"]
+            if f is not None
+            else ["error: file `x' not found.", "ORACLE-MISSING"]
+        )
     return "\r\n".join([*lines, "ORACLE-EVENT-END", ""])
 
 

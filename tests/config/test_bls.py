@@ -24,7 +24,6 @@ from pvboot.config.bls import (
     parse_sdboot_text,
     systemd_boot_menu,
 )
-from pvboot.config.grubwords import loader_cmdline, split_command
 from pvboot.config.source import HostDirFiles
 from pvboot.config.vercmp import blscfg_cmp, efi_fnmatch, rpmvercmp, strverscmp_improved
 from pvboot.errors import LimitError, NotFoundError, PvbootError
@@ -419,19 +418,6 @@ def test_sdboot_entry_parsing(tmp_path: Path) -> None:
     win = next(e for e in menu.entries if e.id == "win.conf")
     assert win.boot is not None and win.boot.kind == CHAINLOADER
     assert parse_sdboot_text("key\nk v\n") == [("k", "v")]
-
-
-# --- GRUB word rules used for the generated lines
-
-
-def test_split_command_and_loader_cmdline() -> None:
-    env = {"x": "a  b", "e": ""}
-    assert split_command('k $x"$x"\'$x\' ${x}c $e "" # c', env) == ["k", "a", "ba  b$x", "a", "bc", ""]
-    assert split_command("a;b", {}) == ["a"]
-    assert loader_cmdline(["a b", 'q"', "\\"]) == '"a b" q\\" \\\\'
-    for bad in ("a | b", "'open", '"open', "x{"):
-        with pytest.raises(PvbootError):
-            split_command(bad, {})
 
 
 # --- hostile input

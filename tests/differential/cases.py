@@ -17,6 +17,7 @@ def _pad(block: str) -> str:
     """A grubenv file as grub-editenv leaves it: 1024 bytes, padded with `#`."""
     return block + "#" * (1024 - len(block))
 
+
 CASES = [
     # -- default: by number, title, id, invalid -----------------------------------------------------
     Case(

@@ -67,8 +67,19 @@ def kernel_paths(draw: st.DrawFn, ctx: Ctx, n: int | None = None) -> str:
     base = draw(st.sampled_from(["/boot/vmlinuz-", "/vmlinuz-", "/boot/vmlinuz-"]))
     form = draw(st.integers(0, 6))
     if form == 6:  # symbolic links, odd spellings
-        return draw(st.sampled_from(["/vmlinuz", "/boot/vmlinuz", "/boot/vmlinuz-dangling", "boot/vmlinuz-1",
-                                     "/boot/../vmlinuz-2", "//boot/vmlinuz-3/", "/boot/./vmlinuz-1"]))
+        return draw(
+            st.sampled_from(
+                [
+                    "/vmlinuz",
+                    "/boot/vmlinuz",
+                    "/boot/vmlinuz-dangling",
+                    "boot/vmlinuz-1",
+                    "/boot/../vmlinuz-2",
+                    "//boot/vmlinuz-3/",
+                    "/boot/./vmlinuz-1",
+                ]
+            )
+        )
     path = base + num
     if form == 0:
         return f"($root){path}"
@@ -103,10 +114,25 @@ def arg_words(draw: st.DrawFn) -> str:
         if kind <= 3:
             words.append(quote(draw(st.sampled_from(WORDS))))
         elif kind == 4:
-            words.append(draw(st.sampled_from([
-                "$kopts", '"$kopts"', "${extra}", "$1", '"$2"', "$ver", "c=$chosen", '"d=$default"', '"$@"',
-                "$#", "fb=$fallback",
-            ])))
+            words.append(
+                draw(
+                    st.sampled_from(
+                        [
+                            "$kopts",
+                            '"$kopts"',
+                            "${extra}",
+                            "$1",
+                            '"$2"',
+                            "$ver",
+                            "c=$chosen",
+                            '"d=$default"',
+                            '"$@"',
+                            "$#",
+                            "fb=$fallback",
+                        ]
+                    )
+                )
+            )
         elif kind == 5:
             words.append(quote(draw(st.sampled_from(["a b", "it's", 'q"x', "back\\slash", ""]))))
         elif kind == 6:
@@ -132,10 +158,19 @@ def body(draw: st.DrawFn, ctx: Ctx, depth: int = 0) -> list[str]:
         elif kind == 4:
             out.append(f"set ver={draw(st.sampled_from(['1', '2', '3', '9']))}")
         elif kind == 5:
-            out.append(draw(st.sampled_from([
-                "echo 'Loading Linux ...'", "root=" + draw(st.sampled_from(ctx.devices())), "unset kopts",
-                "set kopts=\"$kopts entry\"", "if [ \"$chosen\" = lin ]; then set ver=3; fi",
-            ])))
+            out.append(
+                draw(
+                    st.sampled_from(
+                        [
+                            "echo 'Loading Linux ...'",
+                            "root=" + draw(st.sampled_from(ctx.devices())),
+                            "unset kopts",
+                            'set kopts="$kopts entry"',
+                            'if [ "$chosen" = lin ]; then set ver=3; fi',
+                        ]
+                    )
+                )
+            )
         else:
             out.append("load_video; set gfxpayload=keep; insmod gzio")
     loader = draw(st.sampled_from(["linux", "linux", "linux", "linux16", "multiboot2", "none"]))
@@ -201,8 +236,17 @@ def title_and_id(draw: st.DrawFn) -> tuple[str, str, str]:
     ident = draw(st.sampled_from([*IDS, "", "", ""]))
     opts = f"--id {quote(ident)} " if ident else ""
     if draw(st.booleans()):
-        opts += draw(st.sampled_from(["--class gnu-linux --class os ", "--unrestricted ", "--users '' ",
-                                      "--hotkey=x ", "$menuentry_id_option 'mid' "]))
+        opts += draw(
+            st.sampled_from(
+                [
+                    "--class gnu-linux --class os ",
+                    "--unrestricted ",
+                    "--users '' ",
+                    "--hotkey=x ",
+                    "$menuentry_id_option 'mid' ",
+                ]
+            )
+        )
     return title, ident, opts
 
 
@@ -307,12 +351,26 @@ def top_statement(draw: st.DrawFn, ctx: Ctx) -> None:
     elif kind == 9:
         ctx.lines.append(search(draw, ctx, draw(st.sampled_from(["root", "root", "bootdev"]))))
     elif kind == 10:  # a condition that is known when the program is written
-        cond = draw(st.sampled_from([
-            "[ -f /boot/vmlinuz-2 ]", "[ -e /nonexistent ]", '[ "$ver" = 2 ]', "[ -n \"$kopts\" ]",
-            "[ -f /boot/vmlinuz-dangling ]", "[ -d /vmlinuz ]", "[ -s /initrd.img ]", "[ -e vmlinuz ]",
-            "[ -d ($root) ]", "[ -f /boot/vmlinuz-1/ ]",
-            "regexp '^([0-9])' \"$ver\"", "! [ -d /boot ]", "[ 2 -lt 10 ]", "[ a \\< b ]",
-        ]))
+        cond = draw(
+            st.sampled_from(
+                [
+                    "[ -f /boot/vmlinuz-2 ]",
+                    "[ -e /nonexistent ]",
+                    '[ "$ver" = 2 ]',
+                    '[ -n "$kopts" ]',
+                    "[ -f /boot/vmlinuz-dangling ]",
+                    "[ -d /vmlinuz ]",
+                    "[ -s /initrd.img ]",
+                    "[ -e vmlinuz ]",
+                    "[ -d ($root) ]",
+                    "[ -f /boot/vmlinuz-1/ ]",
+                    "regexp '^([0-9])' \"$ver\"",
+                    "! [ -d /boot ]",
+                    "[ 2 -lt 10 ]",
+                    "[ a \\< b ]",
+                ]
+            )
+        )
         title, ident, lines = entry(draw, ctx, "  ")
         otherwise = f"  set default={quote(default_spec(draw, ctx))}"
         ctx.lines += [f"if {cond}; then", *lines, "else", otherwise, "fi"]
@@ -330,23 +388,47 @@ def top_statement(draw: st.DrawFn, ctx: Ctx) -> None:
         ctx.lines.append(f"source ({ctx.devices()[0]})/extra.cfg")
         ctx.top.append((title, ident, []))
     elif kind == 13:
-        ctx.lines.append(draw(st.sampled_from([
-            "export kopts", "export ver", "export default", "export fallback", "unset default",
-            "set menuentry_id_option=--id", "search --file /boot/vmlinuz-1",
-            "load_env -f $prefix/grubenv kopts", "save_env kopts", "set root=($root)",
-        ])))
+        ctx.lines.append(
+            draw(
+                st.sampled_from(
+                    [
+                        "export kopts",
+                        "export ver",
+                        "export default",
+                        "export fallback",
+                        "unset default",
+                        "set menuentry_id_option=--id",
+                        "search --file /boot/vmlinuz-1",
+                        "load_env -f $prefix/grubenv kopts",
+                        "save_env kopts",
+                        "set root=($root)",
+                    ]
+                )
+            )
+        )
     elif kind == 14:  # a loop or a while that builds an entry per round
         ctx.lines += [
             "set n=1",
             "while [ $n -le 2 ]; do",
             '  menuentry "round $n" $n { linux /boot/vmlinuz-$2 round=$2 }',
-            '  if [ $n = 1 ]; then n=2; else n=3; fi',
+            "  if [ $n = 1 ]; then n=2; else n=3; fi",
             "done",
         ]
         ctx.top += [("round 1", "", []), ("round 2", "", [])]
     else:
-        ctx.lines.append(draw(st.sampled_from(["insmod part_gpt", "set timeout=5", "set timeout_style=menu",
-                                               "terminal_output console", "set gfxpayload=keep"])))
+        ctx.lines.append(
+            draw(
+                st.sampled_from(
+                    [
+                        "insmod part_gpt",
+                        "set timeout=5",
+                        "set timeout_style=menu",
+                        "terminal_output console",
+                        "set gfxpayload=keep",
+                    ]
+                )
+            )
+        )
 
 
 @st.composite

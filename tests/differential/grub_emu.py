@@ -406,20 +406,7 @@ class GrubEmu:
         self._own = workdir is None
         self.base = Path(workdir or tempfile.mkdtemp(prefix="pvboot-emu-"))
         self.base.mkdir(parents=True, exist_ok=True)
-        self.moddir = self.base / "x86_64-emu"
-        if not self.moddir.exists():
-            self.moddir.mkdir()
-            for name in os.listdir(EMU_DIR):
-                # no video: the guest's `terminal_output gfxterm` must fail and leave the text console
-                if re.match(r"(gfxterm|gfxmenu|video|all_video|sdl|vbe|vga|efi_gop|bitmap|font)", name):
-                    continue
-                src = os.path.join(EMU_DIR, name)
-                if name in ("terminal.lst", "video.lst"):
-                    with open(src) as fh:
-                        kept = [line for line in fh if "gfx" not in line and "video" not in line]
-                    (self.moddir / name).write_text("".join(kept))
-                    continue
-                os.symlink(src, self.moddir / name)
+        self.moddir = module_dir(self.base)
         self.shim = self._build_shim()
         self.slow = self.shim is None
 
@@ -521,6 +508,42 @@ class GrubEmu:
             proc.wait()
             os.close(master)
         return b"".join(chunks).decode("utf-8", "replace"), time.monotonic() - t0, timed_out, status
+
+
+def module_dir(base: Path) -> Path:
+    """`base`/x86_64-emu: grub-emu's modules without video, so that a config's `terminal_output gfxterm`
+    fails and leaves the text console (made once; the one module directory every grub-emu run uses)."""
+    moddir = base / "x86_64-emu"
+    if moddir.exists():
+        return moddir
+    moddir.mkdir()
+    for name in os.listdir(EMU_DIR):
+        if re.match(r"(gfxterm|gfxmenu|video|all_video|sdl|vbe|vga|efi_gop|bitmap|font)", name):
+            continue
+        src = os.path.join(EMU_DIR, name)
+        if name in ("terminal.lst", "video.lst"):
+            with open(src) as fh:
+                kept = [line for line in fh if "gfx" not in line and "video" not in line]
+            (moddir / name).write_text("".join(kept))
+            continue
+        os.symlink(src, moddir / name)
+    return moddir
+
+
+def run_batch(case: Path, timeout: float) -> str:
+    """grub-emu run on prefix `case` (its grub.cfg and devmap; the module directory linked in) without a
+    terminal, to the end of its script: its output without terminal escapes."""
+    env = dict(os.environ, SDL_VIDEODRIVER="pvboot-none")
+    proc = subprocess.run(
+        ["grub-emu", "-d", str(case), "-m", str(case / "devmap")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        preexec_fn=_die_with_parent,
+    )
+    return ANSI.sub("", proc.stdout.decode("utf-8", "replace")).replace("\r", "")
 
 
 def _die_with_parent() -> None:

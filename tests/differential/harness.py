@@ -31,8 +31,13 @@ LABELS = ("PVB-ONE", "PVB-TWO", "PVB-THREE")
 STANDARD = [f"{d}/{k}-{n}" for d in ("/boot", "") for k in ("vmlinuz", "initrd") for n in (1, 2, 3)]
 STANDARD += ["/boot/xen.gz", "/xen.gz", "/boot/sub dir/vmlinuz-4", "/boot/vmlinuz-1.old"]
 # Symbolic links as Debian keeps them (ext4 only; vfat has none): relative, absolute, dangling.
-SYMLINKS = {"/vmlinuz": "boot/vmlinuz-2", "/boot/vmlinuz": "vmlinuz-3", "/initrd.img": "/boot/initrd-2",
-            "/boot/initrd.img": "../initrd-1", "/boot/vmlinuz-dangling": "vmlinuz-9"}
+SYMLINKS = {
+    "/vmlinuz": "boot/vmlinuz-2",
+    "/boot/vmlinuz": "vmlinuz-3",
+    "/initrd.img": "/boot/initrd-2",
+    "/boot/initrd.img": "../initrd-1",
+    "/boot/vmlinuz-dangling": "vmlinuz-9",
+}
 
 
 def marker(part: int, path: str) -> bytes:

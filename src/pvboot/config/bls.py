@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pvboot.config.grubwords import loader_cmdline, split_command
+from pvboot.config.grub2.words import loader_cmdline, split_command
 from pvboot.config.sdboot import (  # systemd-boot's reading, re-exported here
     SdBootEntry,
     parse_sdboot_text,
@@ -30,6 +30,7 @@ from pvboot.config.sdboot import (  # systemd-boot's reading, re-exported here
 from pvboot.config.source import ConfigFiles, join
 from pvboot.config.vercmp import blscfg_cmp
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.limits import BLSCFG_MAX_ENTRIES as MAX_ENTRIES
 from pvboot.menu import LINUX, BootSpec, Entry, FileRef, grub_strtoul
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "systemd_boot_menu",
 ]
 
-MAX_ENTRIES = 512  # blscfg's insertion sort is quadratic; real systems have tens
 GRUB_DEFAULT_DIR = "/loader/entries/"
 GRUB_FALLBACK_DIR = "/boot/loader/entries/"
 

@@ -28,12 +28,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pvboot.config.grubwords import loader_cmdline
+from pvboot.config.grub2.words import loader_cmdline
 from pvboot.config.source import ConfigFiles, dirname, join
 from pvboot.errors import GuestDataError, LimitError
+from pvboot.limits import LEGACY_MAX_ENTRIES as MAX_ENTRIES
 from pvboot.menu import CHAINLOADER, LINUX, MULTIBOOT, OTHER, BootSpec, Entry, FileRef, Menu, grub_strtoul
 
-MAX_ENTRIES = 10_000
 _SPACE = " \t\n\r\f\v"
 _BSD_TYPES = {"--type=netbsd": "knetbsd", "--type=freebsd": "kfreebsd", "--type=openbsd": "kopenbsd"}
 _KERNEL_OPTIONS = {"--type=linux", "--type=biglinux", "--type=multiboot", "--no-mem-option", *_BSD_TYPES}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from pvboot.config.grub2.words import quote_word
 from pvboot.errors import GuestDataError, NotFoundError
 from pvboot.menu import NOTHING, BootSpec, Choice, Menu, entry_number
 
@@ -41,19 +42,16 @@ class MenuSource(Protocol):
         ...
 
 
-def _quote(word: str) -> str:
-    return "'" + word.replace("'", "'\\''") + "'"
-
-
 def grub_commands(spec: BootSpec) -> str:
     """An entry as the GRUB 2 commands that boot it: what the console's editor shows for menus that
     are data (GRUB 2 likewise shows its translation of menu.lst and syslinux entries)."""
     assert spec.kernel is not None
-    lines = [" ".join(["linux", _quote(spec.kernel.display()), *(_quote(w) for w in spec.args.split())])]
+    kernel = quote_word(spec.kernel.display())
+    lines = [" ".join(["linux", kernel, *(quote_word(w) for w in spec.args.split())])]
     if spec.initrds:
-        lines.append(" ".join(["initrd", *(_quote(ref.display()) for ref in spec.initrds)]))
+        lines.append(" ".join(["initrd", *(quote_word(ref.display()) for ref in spec.initrds)]))
     if spec.devicetree is not None:
-        lines.append(f"devicetree {_quote(spec.devicetree.display())}")
+        lines.append(f"devicetree {quote_word(spec.devicetree.display())}")
     return "\n".join(lines) + "\n"
 
 

@@ -20,16 +20,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pvboot.limits import GRUB_MAX_ERE_DEPTH, GRUB_MAX_ERE_PROGRAM
+
 ANY, CHAR, SET, SPLIT, JMP, SAVE, ASSERT, MATCH = range(8)
-_MAX_PROGRAM = 20_000
-_MAX_DEPTH = 48
 _DUP_MAX = 0x7FFF
 
 _CLASSES: dict[str, tuple[tuple[int, int], ...]] = {
-    "alpha": ((65, 90), (97, 122)), "digit": ((48, 57),), "alnum": ((48, 57), (65, 90), (97, 122)),
-    "upper": ((65, 90),), "lower": ((97, 122),), "space": ((9, 13), (32, 32)), "blank": ((9, 9), (32, 32)),
-    "punct": ((33, 47), (58, 64), (91, 96), (123, 126)), "print": ((32, 126),), "graph": ((33, 126),),
-    "cntrl": ((0, 31), (127, 127)), "xdigit": ((48, 57), (65, 70), (97, 102)),
+    "alpha": ((65, 90), (97, 122)),
+    "digit": ((48, 57),),
+    "alnum": ((48, 57), (65, 90), (97, 122)),
+    "upper": ((65, 90),),
+    "lower": ((97, 122),),
+    "space": ((9, 13), (32, 32)),
+    "blank": ((9, 9), (32, 32)),
+    "punct": ((33, 47), (58, 64), (91, 96), (123, 126)),
+    "print": ((32, 126),),
+    "graph": ((33, 126),),
+    "cntrl": ((0, 31), (127, 127)),
+    "xdigit": ((48, 57), (65, 70), (97, 102)),
 }
 _WORD = ((48, 57), (65, 90), (95, 95), (97, 122))
 
@@ -57,7 +65,7 @@ def _depth(node: Node) -> int:
 
 def _mk(*fields: object, children: tuple[Node, ...] = ()) -> Node:
     depth = 1 + max((_depth(c) for c in children), default=0)
-    if depth > _MAX_DEPTH:
+    if depth > GRUB_MAX_ERE_DEPTH:
         raise EREError("Regular expression too big")
     return (*fields, depth)
 
@@ -124,8 +132,13 @@ class _Parser:
         close = p.find("}", i)
         body = p[i:close] if close >= 0 else ""
         lo_s, comma, hi_s = body.partition(",")
-        if close < 0 or not (lo_s.isdigit() or lo_s == "") or not (hi_s.isdigit() or hi_s == "") \
-                or not body or not body.isascii():
+        if (
+            close < 0
+            or not (lo_s.isdigit() or lo_s == "")
+            or not (hi_s.isdigit() or hi_s == "")
+            or not body
+            or not body.isascii()
+        ):
             raise EREError("Invalid content of \\{\\}")
         lo = int(lo_s) if lo_s else 0
         hi = (int(hi_s) if hi_s else None) if comma else lo
@@ -147,7 +160,7 @@ class _Parser:
     def _bracket(self, i: int) -> tuple[Node, int]:
         p = self.p
         unmatched = EREError("Unmatched [, [^, [:, [., or [=")
-        negate = p[i:i + 1] == "^"
+        negate = p[i : i + 1] == "^"
         i += negate
         ranges: list[tuple[int, int]] = []
         first = True
@@ -159,17 +172,17 @@ class _Parser:
                 return _mk("set", tuple(ranges), negate), i + 1
             first = False
             start: str | None
-            if c == "[" and p[i + 1:i + 2] in (":", ".", "="):
+            if c == "[" and p[i + 1 : i + 2] in (":", ".", "="):
                 kind = p[i + 1]
                 end = p.find(kind + "]", i + 2)
                 if end < 0:
                     raise unmatched
-                name, i = p[i + 2:end], end + 2
+                name, i = p[i + 2 : end], end + 2
                 if kind == ":":
                     if name not in _CLASSES:
                         raise EREError("Invalid character class name")
                     ranges.extend(_CLASSES[name])
-                    if p[i:i + 1] == "-" and p[i + 1:i + 2] not in ("]", ""):
+                    if p[i : i + 1] == "-" and p[i + 1 : i + 2] not in ("]", ""):
                         raise EREError("Invalid range end")
                     continue
                 if len(name) != 1:
@@ -177,15 +190,15 @@ class _Parser:
                 start = name
             else:
                 start, i = c, i + 1
-            if p[i:i + 1] == "-" and p[i + 1:i + 2] not in ("]", ""):
+            if p[i : i + 1] == "-" and p[i + 1 : i + 2] not in ("]", ""):
                 i += 1
-                if p[i] == "[" and p[i + 1:i + 2] in (".", "="):
+                if p[i] == "[" and p[i + 1 : i + 2] in (".", "="):
                     kind = p[i + 1]
                     end = p.find(kind + "]", i + 2)
                     if end < 0 or end != i + 3:
                         raise EREError("Invalid range end")
                     stop, i = p[i + 2], end + 2
-                elif p[i] == "[" and p[i + 1:i + 2] == ":":
+                elif p[i] == "[" and p[i + 1 : i + 2] == ":":
                     raise EREError("Invalid range end")
                 else:
                     stop, i = p[i], i + 1
@@ -226,8 +239,11 @@ class Program:
                 op = code[pc]
                 kind = op[0]
                 if kind == MATCH:
-                    if best is None or (caps[0] or 0) < (best[0] or 0) or \
-                            ((caps[0] == best[0]) and i > (best[1] or 0)):
+                    if (
+                        best is None
+                        or (caps[0] or 0) < (best[0] or 0)
+                        or ((caps[0] == best[0]) and i > (best[1] or 0))
+                    ):
                         best = (caps[0], i, *caps[2:])
                     continue
                 if not ch:
@@ -244,11 +260,22 @@ class Program:
             clist, visited = nlist, nvisited
         if best is None:
             return None
-        return [None if best[2 * g] is None or best[2 * g + 1] is None
-                else (int(best[2 * g] or 0), int(best[2 * g + 1] or 0)) for g in range(self.groups + 1)]
+        return [
+            None
+            if best[2 * g] is None or best[2 * g + 1] is None
+            else (int(best[2 * g] or 0), int(best[2 * g + 1] or 0))
+            for g in range(self.groups + 1)
+        ]
 
-    def _add(self, out: list[tuple[int, tuple[int | None, ...]]], visited: set[int], pc: int,
-             caps: tuple[int | None, ...], s: str, i: int) -> None:
+    def _add(
+        self,
+        out: list[tuple[int, tuple[int | None, ...]]],
+        visited: set[int],
+        pc: int,
+        caps: tuple[int | None, ...],
+        s: str,
+        i: int,
+    ) -> None:
         code = self.code
         stack = [(pc, caps)]
         while stack:
@@ -265,7 +292,7 @@ class Program:
                 stack.append((op[1], caps))
             elif kind == SAVE:
                 k = op[1]
-                stack.append((pc + 1, (*caps[:k], i, *caps[k + 1:])))
+                stack.append((pc + 1, (*caps[:k], i, *caps[k + 1 :])))
             elif kind == ASSERT:
                 if _holds(op[1], s, i):
                     stack.append((pc + 1, caps))
@@ -290,7 +317,7 @@ def _holds(kind: str, s: str, i: int) -> bool:
 
 def _compile(node: Node, code: list[Op]) -> None:
     def emit(op: Op) -> int:
-        if len(code) >= _MAX_PROGRAM:
+        if len(code) >= GRUB_MAX_ERE_PROGRAM:
             raise EREError("Regular expression too big")
         code.append(op)
         return len(code) - 1

@@ -28,8 +28,10 @@ from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR
 from .parser import Word
 
 if TYPE_CHECKING:
+    from pvboot.limits import ScriptLimits
+
     from .env import Env
-    from .interp import ScriptHost, ScriptLimits
+    from .host import ScriptHost
 
 _SPECIAL = frozenset("#*@")
 _BLANK_RUN = re.compile(r"[ \t\n\r]+")
@@ -171,7 +173,7 @@ class WordExpander:
                     close = text.find("}", i + 1)
                     if close < 0:
                         break
-                    out.append(self._gettext_var(text[i + 1:close]))
+                    out.append(self._gettext_var(text[i + 1 : close]))
                     i = close + 1
                 elif d and d in "0123456789":
                     j = i
@@ -234,7 +236,7 @@ def _escape_var(s: str) -> str:
     for i, ch in enumerate(s):
         if ch == "\\":
             out.append("\\")
-            if s[i + 1:i + 2] in ("?", "*"):
+            if s[i + 1 : i + 2] in ("?", "*"):
                 out.append("\\")
         out.append(ch)
     return "".join(out)

@@ -27,10 +27,11 @@ Execution model, as in GRUB:
   its regexp module is loaded: always in grub-emu and in distribution EFI images (regexp is built in),
   on demand elsewhere. It defaults to True; a host modelling a GRUB without regexp sets it False and
   sets it back on `insmod regexp` (the `regexp` builtin turns it on, as autoloading the module does).
-- Limits (`ScriptLimits`) raise `LimitError` naming the limit. `max_steps` counts per outermost `run_*`
-  call: one step per command/statement, lexer token, loop iteration and word, plus one per 256 bytes
-  of tokens and expanded words and per two regexp VM threads. Nesting (`max_nesting`) is capped so that
-  the Python stack stays below ~650 frames; parser and executor count against the same budget.
+- Limits (`ScriptLimits`, in pvboot.limits) raise `LimitError` naming the limit. `max_steps` counts per
+  outermost `run_*` call: one step per command/statement, lexer token, loop iteration and word, plus one
+  per 256 bytes of tokens and expanded words and per two regexp VM threads. Nesting (`max_nesting`) is
+  capped so that the Python stack stays below ~650 frames; parser and executor count against the same
+  budget.
 """
 
 from __future__ import annotations
@@ -38,60 +39,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 from pvboot import budget
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.limits import ScriptLimits as ScriptLimits
 
+from .builtins import BUILTINS
 from .env import Env
 from .expand import WordExpander, is_special
+from .host import ScriptHost as ScriptHost
 from .lexer import Lexer, LineReader
 from .parser import Cmdline, CmdList, For, If, Node, ParseError, Parser, While
 
-
-class ScriptHost(Protocol):
-    def read_file(self, path: str) -> str:
-        """Text of a file for `source`; raise pvboot.errors.NotFoundError if absent."""
-        ...
-
-    def file_test(self, op: str, path: str) -> bool:
-        """`test` file operators: op is "-f", "-d", "-e" or "-s"; path as written in the script."""
-        ...
-
-    def glob(self, pattern: str) -> list[str]:
-        """Wildcard expansion, sorted; [] if nothing matches (the word is then kept).
-
-        `pattern` is in GRUB's escaped form: an unescaped '*' or '?' is a wildcard (only these two,
-        as in GRUB's commands/wildcard.c), a backslash makes the next character literal. It starts with
-        '/', '(' or '*' (a '*' or '(' first means device names are matched, as GRUB does)."""
-        ...
-
-    def log(self, message: str) -> None:
-        """The decision trace: GRUB's error lines and echo output when no console is set."""
-        ...
-
-
 CommandFn = Callable[["Interpreter", list[str], str | None], int]
-
-
-@dataclass(frozen=True)
-class ScriptLimits:
-    max_steps: int = 1_000_000
-    max_depth: int = 64  # nested function calls and run_new_scope
-    max_source_depth: int = 16  # nested run_config/run_source/source/eval
-    max_loop_iterations: int = 100_000  # per execution of one loop
-    max_value_size: int = 1 << 20  # one variable
-    max_variables: int = 10_000  # in one context
-    max_script_size: int = 16 << 20
-    max_nesting: int = 150  # blocks, loops, calls and sources together; bounds the Python stack
-    max_total_size: int = 64 << 20  # all variables of all contexts together
-    max_command_size: int = 4 << 20  # one command's expanded words together
 
 
 ERR_TEST_FAILURE = 1
 ERR_OUT_OF_RANGE = 11
 ERR_BAD_ARGUMENT = 18
-
 
 
 class _Function:
@@ -112,17 +77,18 @@ class _Snapshot:
 
 
 class Interpreter(WordExpander):
-    def __init__(self, host: ScriptHost, limits: ScriptLimits = ScriptLimits()) -> None:
+    def __init__(self, host: ScriptHost, limits: ScriptLimits | None = None) -> None:
         self.host = host
-        self.limits = limits
+        self.limits = limits = ScriptLimits() if limits is None else limits
         self.current_file = "<script>"
         self.current_line = 0
         self.block_line = 0  # line where the block argument of the running command starts
         self.console: Callable[[str], None] | None = None  # where echo writes; host.log when None
         self.wildcards = True
         self.on_set: Callable[[str, str], None] | None = None  # told of every assignment (decision trace)
-        self._env = Env(limits.max_value_size, limits.max_variables, limits.max_total_size,
-                        lambda: self.current_file)
+        self._env = Env(
+            limits.max_value_size, limits.max_variables, limits.max_total_size, lambda: self.current_file
+        )
         self._functions: dict[str, _Function] = {}
         self._commands: dict[str, tuple[CommandFn, bool]] = {}
         self._scope: list[str] | None = None
@@ -135,9 +101,8 @@ class Interpreter(WordExpander):
         self._calls = 0
         self._sources = 0
         self._running = 0
-        from .builtins import install
-
-        install(self)
+        for name, fn in BUILTINS.items():
+            self.register_builtin(name, fn)
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -159,8 +124,9 @@ class Interpreter(WordExpander):
         with self._running_guard(), self._source_level():
             return self._run_text(text, filename, False, first_line)
 
-    def run_new_scope(self, text: str, args: list[str], *, filename: str | None = None,
-                      first_line: int = 1) -> int:
+    def run_new_scope(
+        self, text: str, args: list[str], *, filename: str | None = None, first_line: int = 1
+    ) -> int:
         """grub_script_execute_new_scope: a menu entry body with $1… = args, sharing variables.
 
         Unlike GRUB, a `return` in the body does not stay in effect after it (GRUB boots next anyway)."""
@@ -232,10 +198,13 @@ class Interpreter(WordExpander):
         return name in self._functions
 
     def snapshot(self) -> object:
-        return _Snapshot(self._env.snapshot(), {n: f.body for n, f in self._functions.items()},
-                         None if self._scope is None else list(self._scope),
-                         (self._active_loops, self._active_breaks, self._is_continue, self._function_return),
-                         self.wildcards)
+        return _Snapshot(
+            self._env.snapshot(),
+            {n: f.body for n, f in self._functions.items()},
+            None if self._scope is None else list(self._scope),
+            (self._active_loops, self._active_breaks, self._is_continue, self._function_return),
+            self.wildcards,
+        )
 
     def restore(self, snap: object) -> None:
         if not isinstance(snap, _Snapshot):
@@ -329,8 +298,9 @@ class Interpreter(WordExpander):
             ret = 0
             while (line := reader.next()) is not None:
                 lexer = Lexer(line, reader.number, reader, self.charge)
-                parser = Parser(lexer, self._define_function, self.limits.max_nesting - self._nest,
-                                self._too_deep)
+                parser = Parser(
+                    lexer, self._define_function, self.limits.max_nesting - self._nest, self._too_deep
+                )
                 try:
                     cmds = parser.parse_script()
                 except ParseError as e:
@@ -467,7 +437,7 @@ class Interpreter(WordExpander):
                 return self.error(ERR_BAD_ARGUMENT, "no command is specified")
             first = 1
         name = argv[first]
-        args = argv[first + 1:]
+        args = argv[first + 1 :]
         command = self._commands.get(name)
         if command is not None:
             fn, block_as_arg = command

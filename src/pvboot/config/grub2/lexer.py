@@ -48,8 +48,23 @@ TEXT, VAR, DQVAR, DQSTR, SQSTR, GETTEXT = range(6)
 Part = tuple[int, str]
 
 KEYWORDS = frozenset(
-    ("case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "select", "then", "until",
-     "while", "function")
+    (
+        "case",
+        "do",
+        "done",
+        "elif",
+        "else",
+        "esac",
+        "fi",
+        "for",
+        "if",
+        "in",
+        "select",
+        "then",
+        "until",
+        "while",
+        "function",
+    )
 )
 
 _CHAR_RUN = re.compile(r"[^{}|&$;<> \t\n'\"\\]+")
@@ -61,8 +76,16 @@ _DQ_BODY = re.compile(r'[^"\\]*(?:\\[\s\S][^"\\]*)*')
 _SPLIT_PLAIN = re.compile(r"[^\"'$\\]+")
 _BLANKS = re.compile(r"[ \t]+")
 _OPERATORS = {"||": T.OTHER, "&&": T.OTHER, ";;": T.OTHER}
-_SINGLE = {"\n": T.NEWLINE, ";": T.SEMI, "{": T.LBR, "}": T.RBR, "|": T.OTHER, "&": T.OTHER,
-           "<": T.OTHER, ">": T.OTHER}
+_SINGLE = {
+    "\n": T.NEWLINE,
+    ";": T.SEMI,
+    "{": T.LBR,
+    "}": T.RBR,
+    "|": T.OTHER,
+    "&": T.OTHER,
+    "<": T.OTHER,
+    ">": T.OTHER,
+}
 
 
 @dataclass(slots=True)
@@ -111,8 +134,9 @@ def _skip(regex: re.Pattern[str], text: str, pos: int) -> int:
 class Lexer:
     """Tokens of one chunk (one grub_script_parse call); `refs` is maintained by the parser."""
 
-    def __init__(self, first: str, first_no: int, reader: LineReader | None,
-                 charge: Callable[[int], None]) -> None:
+    def __init__(
+        self, first: str, first_no: int, reader: LineReader | None, charge: Callable[[int], None]
+    ) -> None:
         self.buf = first + "\n"
         self.pos = 0
         self.refs = 0
@@ -176,7 +200,7 @@ class Lexer:
                 pos = n if newline < 0 else newline
                 continue
             self.pos = pos
-            two = buf[pos:pos + 2]
+            two = buf[pos : pos + 2]
             if two in _OPERATORS:
                 return self._tok(_OPERATORS[two], pos, pos + 2)
             if c in _SINGLE:
@@ -265,7 +289,7 @@ def split_word(text: str) -> tuple[Part, ...] | None:
         if c == "\\":
             if i + 1 < n:
                 if text[i + 1] != "\n":
-                    cur.append(text[i:i + 2])
+                    cur.append(text[i : i + 2])
                 i += 2
             else:
                 cur.append("\\")
@@ -282,7 +306,7 @@ def split_word(text: str) -> tuple[Part, ...] | None:
             cur = []
             q = text.find("'", i + 1)
             q = n if q < 0 else q
-            parts.append((SQSTR, text[i + 1:q]))
+            parts.append((SQSTR, text[i + 1 : q]))
             i = q + 1
         elif c == "$":
             if text.startswith('$"', i):

@@ -80,8 +80,13 @@ _ARG_KINDS = (T.NAME, T.WORD, T.KEYWORD)
 class Parser:
     """Parses one chunk; `define` is called for each function as soon as its definition is complete."""
 
-    def __init__(self, lexer: Lexer, define: Callable[[str, CmdList, int], None], max_depth: int,
-                 too_deep: Callable[[], Exception]) -> None:
+    def __init__(
+        self,
+        lexer: Lexer,
+        define: Callable[[str, CmdList, int], None],
+        max_depth: int,
+        too_deep: Callable[[], Exception],
+    ) -> None:
         self._lx = lexer
         self._tok: Token | None = None
         self._define = define
@@ -179,8 +184,9 @@ class Parser:
             if not self._delimiters():
                 return tuple(cmds), False
             tok = self._peek()
-            if tok.kind in (T.NAME, T.WORD) or (tok.kind == T.KEYWORD and tok.text in ("if", "for", "while",
-                                                                                      "until")):
+            if tok.kind in (T.NAME, T.WORD) or (
+                tok.kind == T.KEYWORD and tok.text in ("if", "for", "while", "until")
+            ):
                 cmds.append(self._command())
             else:
                 return tuple(cmds), True
@@ -212,7 +218,7 @@ class Parser:
         self._take()
         self._close()
         self._depth -= 1
-        return self._lx.buf[lbr.end:rbr.start], self._lx.line_of(lbr.end)
+        return self._lx.buf[lbr.end : rbr.start], self._lx.line_of(lbr.end)
 
     def _function(self) -> None:
         kw = self._take()
@@ -289,4 +295,3 @@ class Parser:
         self._close()
         self._depth -= 1
         return While(kw.line, cond, body, kw.text == "until")
-

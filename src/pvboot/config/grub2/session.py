@@ -17,19 +17,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pvboot.config.grub2.auth import AuthConfig
-from pvboot.config.grub2.auth import install as install_auth
-from pvboot.config.grub2.builtins import strtoull, to_int
-from pvboot.config.grub2.commands import BootNow, Commands
+from pvboot.config.grub2.commands import install as install_commands
+from pvboot.config.grub2.commands.search import new_cache
+from pvboot.config.grub2.console import CommandResult, ConsoleState
+from pvboot.config.grub2.host import GuestHost
 from pvboot.config.grub2.interp import Interpreter, ScriptLimits
-from pvboot.config.grub2.lscat import install as install_lscat
+from pvboot.config.grub2.loader import BootNow
+from pvboot.config.grub2.numbers import strtoull, to_int
 from pvboot.config.guestview import GuestView
+from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.limits import GRUB_MAX_CONSOLE_OUTPUT, GRUB_MAX_MENU_ENTRIES, Limits
+from pvboot.menu import NOTHING, BootSpec, Choice, Entry, FileRef, Menu, entry_number, path_rest
 
 if TYPE_CHECKING:
     from pvboot.config.bls import BlscfgState
-    from pvboot.config.grub2.console import CommandResult, ConsoleState
-from pvboot.errors import GuestDataError, LimitError, NotFoundError
-from pvboot.limits import Limits
-from pvboot.menu import NOTHING, BootSpec, Choice, Entry, FileRef, Menu, entry_number, path_rest
+    from pvboot.config.source import ConfigFiles
 
 # Variables GRUB's normal mode sets before it reads grub.cfg (normal/main.c features, kern/main.c).
 FEATURES = [
@@ -51,7 +53,8 @@ class NestedMenu(BaseException):
 
 
 class Grub2Session:
-    """A grub.cfg on the guest, run by the interpreter against the guest's volumes."""
+    """A grub.cfg on the guest, run by the interpreter against the guest's volumes; the commands'
+    `CommandContext` (context.py)."""
 
     def __init__(
         self, view: GuestView, volume: str, path: str, limits: Limits, log: Callable[[str], None]
@@ -61,15 +64,13 @@ class Grub2Session:
         self.path = path
         self.limits = limits
         self._log = log
-        self.interp = Interpreter(_Host(self), ScriptLimits())
+        self.interp = Interpreter(GuestHost(self), ScriptLimits())
         self.recorder: BootSpec | None = None
         self.menus: list[list[Entry]] = [[]]
         self.auth = AuthConfig()
-        self.commands = Commands(self)
-        self.commands.install()
-        self._search_cache: dict[str, dict[str, str]] = {}
-        install_auth(self)
-        install_lscat(self)
+        self.search_cache = new_cache()
+        self._saved_search_cache: dict[str, dict[str, str]] = {}
+        install_commands(self.interp.register, self)
         self._snapshot: object | None = None
         self.bls_state: BlscfgState | None = None
         self.default_origin = ""
@@ -79,6 +80,16 @@ class Grub2Session:
     def log(self, message: str) -> None:
         where = f"{self.interp.current_file}:{self.interp.current_line}" if self.interp.current_file else ""
         self._log(f"{where}: {message}" if where else message)
+
+    # -- variables and output, for the commands
+    def get(self, name: str) -> str | None:
+        return self.interp.get(name)
+
+    def set(self, name: str, value: str) -> None:
+        self.interp.set(name, value)
+
+    def write(self, text: str) -> None:
+        self.interp.write(text)
 
     # -- files, with GRUB's path rules
     def resolve(self, path: str) -> FileRef:
@@ -94,6 +105,11 @@ class Grub2Session:
 
     def read_text(self, path: str) -> str:
         return self.view.read_text(self.open_ref(path), self.limits.max_config_size)
+
+    def config_files(self, volume: str) -> ConfigFiles:
+        from pvboot.config.guestview import VolumeFiles
+
+        return VolumeFiles(self.view, volume, self.limits)
 
     # -- running the config
     def load(self) -> None:
@@ -119,12 +135,12 @@ class Grub2Session:
         self.interp.on_set = None
         self.top = self.menus[-1]
         self._snapshot = self.interp.snapshot()
-        self._search_cache = {k: dict(v) for k, v in self.commands.search_cache.items()}
+        self._saved_search_cache = {k: dict(v) for k, v in self.search_cache.items()}
 
     def add_entry(self, entry: Entry) -> None:
         menu = self.menus[-1]
-        if len(menu) >= 10_000:
-            raise LimitError("grub.cfg: more than 10000 menu entries")
+        if len(menu) >= GRUB_MAX_MENU_ENTRIES:
+            raise LimitError(f"grub.cfg: more than {GRUB_MAX_MENU_ENTRIES} menu entries")
         menu.append(entry)
 
     def _note_set(self, name: str, value: str) -> None:
@@ -145,7 +161,7 @@ class Grub2Session:
         self.interp.context_close()
 
     def blscfg(self, args: list[str]) -> None:
-        from pvboot.config.grub2.blscfg import run_blscfg
+        from pvboot.config.grub2.commands.blscfg import run_blscfg
 
         run_blscfg(self, args)
 
@@ -187,7 +203,7 @@ class Grub2Session:
     def _restore(self) -> None:
         assert self._snapshot is not None
         self.interp.restore(self._snapshot)
-        self.commands.search_cache = {k: dict(v) for k, v in self._search_cache.items()}
+        self.search_cache = {k: dict(v) for k, v in self._saved_search_cache.items()}
         self.menus = [self.top]
         self.recorder = None
 
@@ -339,17 +355,58 @@ class Grub2Session:
         self._restore()
         return self.interp.get(name)
 
+    # -- the console: an edited entry, the command line (console.py has the answers' types)
     def run_edited(self, path: list[int], source: str) -> BootSpec:
-        from pvboot.config.grub2.console import run_edited
-
-        return run_edited(self, path, source)
+        """Run `source` (the editor's text) as the body of the entry at `path` would run."""
+        self._restore()
+        try:
+            entries = self.top
+            for index in path[:-1]:
+                entries = self._enter_submenu(entries[index])
+            title = entries[path[-1]].title if path and 0 <= path[-1] < len(entries) else ""
+            spec = BootSpec()
+            self.recorder = spec
+            self.menus.append([])  # a menuentry in the edited text does not join the real menu
+            with contextlib.suppress(BootNow):
+                self.interp.run_new_scope(source, [title], filename="<edited entry>")
+            return spec
+        finally:
+            self.recorder = None
+            self._restore()
 
     def command(self, line: str) -> CommandResult:
-        from pvboot.config.grub2.console import ConsoleState, run_command
-
+        """One line typed at GRUB's command line; the environment it changes persists to the next line."""
         if self._console is None:
             self._console = ConsoleState()
-        return run_command(self, self._console, line)
+        state = self._console
+        if not state.started:
+            self._restore()
+            state.started = True
+        out: list[str] = []
+        size = [0]
+
+        def collect(text: str) -> None:
+            if size[0] < GRUB_MAX_CONSOLE_OUTPUT:
+                out.append(text[: GRUB_MAX_CONSOLE_OUTPUT - size[0]])
+                size[0] += len(text)
+
+        self.interp.console = collect
+        self.recorder = state.spec
+        self.menus.append([])  # menuentry typed at the command line stays out of the real menu
+        booting = False
+        try:
+            status = self.interp.run_source(line, "<command line>")
+        except BootNow:
+            status, booting = 0, True
+        finally:
+            self.interp.console = None
+            self.recorder = None
+            self.menus.pop()
+        errors = state.spec.errors
+        if errors:
+            collect("".join(f"error: {e}.\n" for e in errors))
+            state.spec.errors = []
+        return CommandResult("".join(out), status, state.spec if booting else None)
 
     def menu(self) -> Menu:
         """The whole menu, each entry's BootSpec from a speculative run (for -l and the console)."""
@@ -402,58 +459,3 @@ def _int_or_none(value: str | None) -> int | None:
         return None
     number = int(value)
     return None if number < 0 else number
-
-
-class _Host:
-    """The interpreter's window onto the guest: files resolve against `$root` as GRUB's do."""
-
-    def __init__(self, session: Grub2Session) -> None:
-        self.session = session
-
-    def read_file(self, path: str) -> str:
-        return self.session.read_text(path)
-
-    def file_test(self, op: str, path: str) -> bool:
-        """commands/test.c. `-s` opens the file (grub_file_open) and wants a non-zero size. `-e`, `-d`,
-        `-f` look the last name up in its directory's listing (get_fileinfo): trailing slashes are
-        dropped, a name without `/` is looked up in `/`, the directory part is resolved (symlinks
-        followed) but the name is not: a symlink is a file for `-f`, never a directory, and need not
-        point anywhere. A bare device is its root directory."""
-        from pvboot.disk.fsapi import Kind
-
-        session, view = self.session, self.session.view
-        if op == "-s":
-            try:
-                ref = session.open_ref(path)
-                return view.kind(ref) is Kind.FILE and view.size(ref) > 0
-            except GuestDataError:
-                return False
-        ref = session.resolve(path)
-        volume = view.find_volume(ref.volume) if ref.volume is not None else None
-        if volume is None or not volume.has_filesystem():
-            return False
-        name = ref.path.rstrip("/")
-        if not name:
-            return op in ("-e", "-d")
-        slash = name.rfind("/")
-        directory, base = ("/", name) if slash < 0 else (name[: slash + 1], name[slash + 1 :])
-        if not directory.startswith("/"):
-            return False
-        try:
-            tree = volume.tree()
-            if tree.lookup(directory).kind is not Kind.DIR:
-                return False
-            is_dir = tree.lookup(directory + base, follow=False).kind is Kind.DIR
-        except GuestDataError:
-            return False
-        return {"-e": True, "-d": is_dir, "-f": not is_dir}.get(op, False)
-
-    def glob(self, pattern: str) -> list[str]:
-        ref = self.session.resolve(pattern)
-        found = self.session.view.glob(ref)
-        if pattern.startswith("("):
-            return [f"({ref.volume}){p}" for p in found]
-        return found
-
-    def log(self, message: str) -> None:
-        self.session.log(message)

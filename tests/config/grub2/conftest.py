@@ -11,18 +11,18 @@ read_config_file: the same top-level semantics as Interpreter.run_config. Only `
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-EMU_DIR = os.environ.get("GRUB_EMU_DIR", "/usr/lib/grub/x86_64-emu")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
+from differential import grub_emu
+from differential.grub_emu import EMU_DIR
+
 PLACEHOLDER_DIR = "/d"
 
 
@@ -32,17 +32,6 @@ class EmuCase(Protocol):
     name: str
     script: str
     files: dict[str, str]
-
-
-def _module_dir(base: str) -> str:
-    """GRUB's module dir without video/graphics modules (as tools/oracle/emu_oracle.py does)."""
-    md = os.path.join(base, "x86_64-emu")
-    os.mkdir(md)
-    for name in os.listdir(EMU_DIR):
-        if re.match(r"(gfxterm|gfxmenu|video|all_video|sdl|vbe|vga|efi_gop|bitmap|font)", name):
-            continue
-        os.symlink(os.path.join(EMU_DIR, name), os.path.join(md, name))
-    return md
 
 
 def _emu_run(base: str, moddir: str, case: EmuCase) -> str:
@@ -61,14 +50,11 @@ def _emu_run(base: str, moddir: str, case: EmuCase) -> str:
         fh.write("echo BEGINMARK\nsource $prefix/t.cfg\necho\necho ENDMARK\nhalt\n")
     with open(os.path.join(d, "devmap"), "w") as fh:
         fh.write("(hd0) /dev/null\n")
-    env = dict(os.environ, SDL_VIDEODRIVER="oracle-none")
-    proc = subprocess.run(["grub-emu", "-d", d, "-m", os.path.join(d, "devmap")], stdin=subprocess.DEVNULL,
-                          capture_output=True, timeout=20, env=env, check=False)
-    text = ANSI.sub("", proc.stdout.decode("utf-8", "replace")).replace("\r", "")
+    text = grub_emu.run_batch(Path(d), 20)
     begin, end = text.find("BEGINMARK\n"), text.rfind("\nENDMARK")
     if begin < 0 or end < 0:
         raise AssertionError(f"grub-emu run of {case.name} failed: {text[-500:]!r}")
-    body = text[begin + len("BEGINMARK\n"):end]  # minus the newline of the trailing `echo`
+    body = text[begin + len("BEGINMARK\n") : end]  # minus the newline of the trailing `echo`
     lines = [line for line in body.split("\n") if not line.startswith("error: ")]
     return "\n".join(lines).replace(files, PLACEHOLDER_DIR)
 
@@ -83,7 +69,7 @@ def grub_emu_batch() -> Iterator[Callable[[list[EmuCase]], dict[str, str]]]:
     if not grub_emu_available():
         pytest.skip("grub-emu is not installed")
     base = tempfile.mkdtemp(prefix="ge", dir="/tmp")
-    moddir = _module_dir(base)
+    moddir = str(grub_emu.module_dir(Path(base)))
     cache: dict[str, str] = {}
 
     def run(cases: list[EmuCase]) -> dict[str, str]:

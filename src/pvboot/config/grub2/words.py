@@ -1,12 +1,15 @@
-"""Just enough of GRUB 2 to turn one generated command line into the kernel command line it boots.
+"""GRUB 2 words: one command line split into words, and words joined back into GRUB's text.
 
-blscfg (and GRUB's legacy translation) build menu entry *source text*; GRUB later parses that text
-with its script lexer and the `linux` loader joins the words with lib/cmdline.c's rules. The flat readers
-need the same answer without the full interpreter, so this module covers one simple command: words,
-'...' and "..." quoting, backslash escapes, `$var`/`${var}` expansion (unquoted values split into
-words), comments, and the end of the command at an unquoted ';' or newline. What GRUB's grammar
-rejects (an unquoted `{ } | & < >`, an unterminated quote) raises GuestDataError, as the entry would
-fail in GRUB.
+- `split_command`: blscfg (and GRUB's legacy translation) build menu entry *source text*; GRUB later
+  parses that text with its script lexer and the `linux` loader joins the words with lib/cmdline.c's
+  rules. The flat readers need the same answer without the full interpreter, so this covers one simple
+  command: words, '...' and "..." quoting, backslash escapes, `$var`/`${var}` expansion (unquoted values
+  split into words), comments, and the end of the command at an unquoted ';' or newline. What GRUB's
+  grammar rejects (an unquoted `{ } | & < >`, an unterminated quote) raises GuestDataError, as the entry
+  would fail in GRUB.
+- `loader_cmdline`: the kernel command line a loader builds from its words (lib/cmdline.c).
+- `quote_word`: a word as GRUB script text that the lexer reads back unchanged (the `setparams` line of
+  a menu entry's source, the commands the console's editor shows).
 """
 
 from __future__ import annotations
@@ -146,3 +149,8 @@ def loader_cmdline(argv: list[str]) -> str:
         escaped = "".join("\\" + c if c in "\\'\"" else c for c in arg)
         parts.append(f'"{escaped}"' if " " in arg else escaped)
     return " ".join(parts)
+
+
+def quote_word(word: str) -> str:
+    """`word` in single quotes, each `'` written as `'\\''` (GRUB has no escape inside '...')."""
+    return "'" + word.replace("'", "'\\''") + "'"

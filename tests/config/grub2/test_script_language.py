@@ -31,11 +31,7 @@ from pvboot.config.grub2 import (
     CommandFn,
     GrubErr,
     Interpreter,
-    Option,
-    OptionError,
     ScriptLimits,
-    parse_options,
-    strtoull,
 )
 from pvboot.config.grub2.ere import EREError, compile_ere
 from pvboot.errors import LimitError, NotFoundError, PvbootError
@@ -65,8 +61,12 @@ class FakeHost:
     def file_test(self, op: str, path: str) -> bool:
         path = path.rstrip("/") or "/"
         is_file, is_dir = path in self.files, path in self.dirs
-        return {"-f": is_file, "-d": is_dir, "-e": is_file or is_dir,
-                "-s": is_file and self.files.get(path, "") != ""}[op]
+        return {
+            "-f": is_file,
+            "-d": is_dir,
+            "-e": is_file or is_dir,
+            "-s": is_file and self.files.get(path, "") != "",
+        }[op]
 
     def glob(self, pattern: str) -> list[str]:
         self.globbed.append(pattern)
@@ -113,8 +113,14 @@ def _configfile(interp: Interpreter, args: list[str], block: str | None) -> int:
     return 0
 
 
-def run_script(script: str, files: dict[str, str] | None = None, *, limits: ScriptLimits | None = None,
-               mode: str = "config", filename: str = "grub.cfg") -> Run:
+def run_script(
+    script: str,
+    files: dict[str, str] | None = None,
+    *,
+    limits: ScriptLimits | None = None,
+    mode: str = "config",
+    filename: str = "grub.cfg",
+) -> Run:
     """Run `script` in pvboot with echo captured; files are keyed by absolute path."""
     host = FakeHost(files)
     interp = Interpreter(host, limits or ScriptLimits())
@@ -143,59 +149,85 @@ class Case:
 
 CASES = [
     # ---- words and quoting -------------------------------------------------------------------------
-    Case("quotes_concatenate", r"""echo 'it''s' "a"'b'c one"two"three'four'
+    Case(
+        "quotes_concatenate",
+        r"""echo 'it''s' "a"'b'c one"two"three'four'
 echo 'one two' "three  four"
-""", """\
+""",
+        """\
 its abc onetwothreefour
 one two three  four
-"""),
-    Case("backslash_escapes", r"""echo \a\b\ \c x\\y x\*y \# \$x
+""",
+    ),
+    Case(
+        "backslash_escapes",
+        r"""echo \a\b\ \c x\\y x\*y \# \$x
 echo "\a\$\\\"z" '\n' "a\'b"
-""", 'ab c x\\y x*y # $x\n\\a$\\"z \\n a\\\'b\n'),
-    Case("escape_comma_and_dollar", r"""x=1\\,1
+""",
+        "ab c x\\y x*y # $x\n\\a$\\\"z \\n a\\'b\n",
+    ),
+    Case(
+        "escape_comma_and_dollar",
+        r"""x=1\\,1
 echo $x \,a
 y='$'
 echo $y '$x' '${x}'
 z='\'
 echo $z
-""", '1\\,1 ,a\n$ $x ${x}\n\\\n'),
-    Case("empty_arguments", r"""function count { echo "[$#]"; }
+""",
+        "1\\,1 ,a\n$ $x ${x}\n\\\n",
+    ),
+    Case(
+        "empty_arguments",
+        r"""function count { echo "[$#]"; }
 count a "" b
 count a '' b
 count a $nothing b
 count "$nothing"
 count $nothing
 count ""$nothing''
-""", """\
+""",
+        """\
 [3]
 [3]
 [2]
 [1]
 [0]
 [1]
-"""),
-    Case("multiline_quotes", r"""echo "one
+""",
+    ),
+    Case(
+        "multiline_quotes",
+        r"""echo "one
 two" 'three
 four' x"five
 "six
 echo $"seven
 eight"
-""", """\
+""",
+        """\
 one
 two three
 four xfive
 six
 seven
 eight
-"""),
-    Case("hash_line_inside_quote_dropped", r"""echo '1
+""",
+    ),
+    Case(
+        "hash_line_inside_quote_dropped",
+        r"""echo '1
 #x
 2'
-""", """\
+""",
+        """\
 1
 2
-"""),
-    Case("backslash_newline_continuation", r"""echo one \
+""",
+    ),
+    Case(
+        "backslash_newline_continuation",
+        r"""echo one \
  two
 echo x\
 y
@@ -203,48 +235,72 @@ echo "dq\
 uote"
 \
  echo leading-empty-word
-""", """\
+""",
+        """\
 one two
 xy
 dquote
 leading-empty-word
-"""),
-    Case("comments", r"""echo a###b
+""",
+    ),
+    Case(
+        "comments",
+        r"""echo a###b
 echo a# #b
 echo #
 echo \#
 echo '#' "#" '\#' "\#"
    # indented comment
 echo x #trailing
-""", 'a###b\na#\n\n#\n# # \\# \\#\nx\n'),
-    Case("keywords_as_arguments", r"""echo if then else elif fi for in do done while until
+""",
+        "a###b\na#\n\n#\n# # \\# \\#\nx\n",
+    ),
+    Case(
+        "keywords_as_arguments",
+        r"""echo if then else elif fi for in do done while until
 echo function case esac select [ ] ! [[x
-""", """\
+""",
+        """\
 if then else elif fi for in do done while until
 function case esac select [ ] ! [[x
-"""),
-    Case("block_argument_is_a_word", r"""echo a { b }
+""",
+    ),
+    Case(
+        "block_argument_is_a_word",
+        r"""echo a { b }
 echo {c}
 echo x{ y; z }
 echo a{b}c
 echo after
-""", """\
+""",
+        """\
 a { b }
 {c}
 x { y; z }
 after
-"""),
+""",
+    ),
     # ---- variables -------------------------------------------------------------------------------------
-    Case("variable_forms", r"""var=foo
+    Case(
+        "variable_forms",
+        r"""var=foo
 echo $var "$var" ${var} "${var}" a${var}b a$varb [$var2] ${var}_x
-""", """\
+""",
+        """\
 foo foo foo foo afoob a [] foo_x
-"""),
-    Case("positional_parameters_at_top_level", r"""echo [$1] [$#] [$*] [$@] [$0] ["$@"]
-""", """\
+""",
+    ),
+    Case(
+        "positional_parameters_at_top_level",
+        r"""echo [$1] [$#] [$*] [$@] [$0] ["$@"]
+""",
+        """\
 [] [] [] [] [] []
-"""),
-    Case("word_splitting", r"""x=" 1  2 "
+""",
+    ),
+    Case(
+        "word_splitting",
+        r"""x=" 1  2 "
 echo a${x}b
 for w in a${x}b; do echo "[$w]"; done
 for w in "a${x}b"; do echo "[$w]"; done
@@ -253,7 +309,8 @@ for w in a $y b; do echo "<$w>"; done
 z="p
 q"
 for w in $z; do echo "{$w}"; done
-""", """\
+""",
+        """\
 a1 2b
 [a1]
 [2b]
@@ -262,28 +319,39 @@ a1 2b
 <b>
 {p}
 {q}
-"""),
-    Case("variable_with_backslashes", r"""x='a\b'
+""",
+    ),
+    Case(
+        "variable_with_backslashes",
+        r"""x='a\b'
 echo $x "$x"
 z='\*'
 echo $z "$z"
 v='\?'
 echo $v
-""", 'a\\b a\\b\n\\* \\*\n\\?\n'),
-    Case("status_variable", r"""true
+""",
+        "a\\b a\\b\n\\* \\*\n\\?\n",
+    ),
+    Case(
+        "status_variable",
+        r"""true
 echo $?
 false
 echo $?
 echo $?
 nosuchcommand
 echo $?
-""", """\
+""",
+        """\
 0
 1
 0
 0
-"""),
-    Case("assignment_forms", r"""x=1
+""",
+    ),
+    Case(
+        "assignment_forms",
+        r"""x=1
 echo $x
 x=a=b
 echo $x
@@ -297,7 +365,8 @@ set w
 echo $?
 set e=
 echo [$e]
-""", """\
+""",
+        """\
 1
 a=b
 bar
@@ -305,20 +374,27 @@ bar
 2 []
 18
 []
-"""),
-    Case("unset_and_export", r"""x=1
+""",
+    ),
+    Case(
+        "unset_and_export",
+        r"""x=1
 unset x
 echo [$x]
 export y
 echo [$y]
 unset
 echo $?
-""", """\
+""",
+        """\
 []
 []
 18
-"""),
-    Case("gettext_strings", r"""echo $"foo" $"foo   bar"
+""",
+    ),
+    Case(
+        "gettext_strings",
+        r"""echo $"foo" $"foo   bar"
 x=5
 echo $"$x" $"${x}y" $"\$x" $"a\\b" $"\q" $"$"
 echo $"\x\\y\$x$x\\$xx${x}x\"$x\""
@@ -326,13 +402,21 @@ set 1=one
 function f { echo $"[$1] [$#]"; }
 f a b
 echo a$"b"c one$"two"\*three
-""", 'foo foo   bar\n5 5y $x a\\b \\q $\n\\x\\y$x5\\5x"5"\n[one] [2]\nabc onetwo*three\n'),
-    Case("multi_digit_positionals", r"""function f { echo $10 ${10} $1x $01 ${1}0; }
+""",
+        'foo foo   bar\n5 5y $x a\\b \\q $\n\\x\\y$x5\\5x"5"\n[one] [2]\nabc onetwo*three\n',
+    ),
+    Case(
+        "multi_digit_positionals",
+        r"""function f { echo $10 ${10} $1x $01 ${1}0; }
 f a b c d e f g h i j k
-""", """\
+""",
+        """\
 j j ax a a0
-"""),
-    Case("dollar_at_and_star", r"""function fat {
+""",
+    ),
+    Case(
+        "dollar_at_and_star",
+        r"""function fat {
   for v in $@; do echo "@ [$v]"; done
   for v in "$@"; do echo "q@ [$v]"; done
 }
@@ -345,7 +429,8 @@ fstar a "1 2" "" b
 fat
 fstar
 for v in aaa"$@"bbb; do echo "[$v]"; done
-""", """\
+""",
+        """\
 @ [a]
 @ [1]
 @ [2]
@@ -362,9 +447,12 @@ q* [a 1 2  b]
 q@ []
 q* []
 [aaabbb]
-"""),
+""",
+    ),
     # ---- control flow ---------------------------------------------------------------------------------
-    Case("if_elif_else", r"""if true; then echo yes; fi
+    Case(
+        "if_elif_else",
+        r"""if true; then echo yes; fi
 if false; then echo no; fi
 if false; then echo no; else echo yes; fi
 if false; then echo no; elif true; then echo yes; fi
@@ -376,7 +464,8 @@ then
 fi
 if false; then echo x; fi
 echo $?
-""", """\
+""",
+        """\
 yes
 yes
 yes
@@ -384,8 +473,11 @@ yes
 yes
 multi-line
 0
-"""),
-    Case("not_operator", r"""! true
+""",
+    ),
+    Case(
+        "not_operator",
+        r"""! true
 echo $?
 ! false
 echo $?
@@ -394,14 +486,18 @@ if ! false; then echo negated; fi
 echo $?
 !
 echo $?
-""", """\
+""",
+        """\
 1
 0
 negated
 0
 18
-"""),
-    Case("while_and_until", r"""foo=""
+""",
+    ),
+    Case(
+        "while_and_until",
+        r"""foo=""
 while test "$foo" != "111"; do foo="${foo}1"; echo $foo; done
 until test "$foo" = "11111"; do foo="${foo}1"; echo $foo; done
 foo=""
@@ -412,7 +508,8 @@ do
   foo="${foo}1"
   test "$foo" = "111"
 done
-""", """\
+""",
+        """\
 1
 11
 111
@@ -421,8 +518,11 @@ done
 []
 [1]
 [11]
-"""),
-    Case("loop_statuses", r"""while false; do echo x; done
+""",
+    ),
+    Case(
+        "loop_statuses",
+        r"""while false; do echo x; done
 echo w=$?
 until true; do echo x; done
 echo u=$?
@@ -430,13 +530,17 @@ for i in; do echo x; done
 echo f=$?
 for i in a; do false; done
 echo f2=$?
-""", """\
+""",
+        """\
 w=1
 u=0
 f=0
 f2=1
-"""),
-    Case("for_loop", r"""for x in one two 'three 3' "four 4" five six-6; do echo $x; done
+""",
+    ),
+    Case(
+        "for_loop",
+        r"""for x in one two 'three 3' "four 4" five six-6; do echo $x; done
 foo="1 2"
 for x in ab${foo}cd; do echo $x; done
 for x in "ab${foo}cd"; do echo $x; done
@@ -444,7 +548,8 @@ y=keep
 for y in a b; do true; done
 echo $y
 for if in x; do echo $if; done
-""", """\
+""",
+        """\
 one
 two
 three 3
@@ -455,8 +560,11 @@ ab1
 2cd
 ab1 2cd
 b
-"""),
-    Case("break_and_continue", r"""for i in 1 2 3 4 5; do
+""",
+    ),
+    Case(
+        "break_and_continue",
+        r"""for i in 1 2 3 4 5; do
   if test $i = 2; then continue; fi
   if test $i = 4; then break; fi
   echo $i
@@ -476,7 +584,8 @@ while test "$a" != "aaa"; do
     until test "$b" = "bb"; do b="b$b"; echo "$a $i $b"; if test $i = 2; then break 2; fi; done
   done
 done
-""", """\
+""",
+        """\
 1
 3
 1 a
@@ -490,15 +599,19 @@ aa 2 b
 aaa 1 b
 aaa 1 bb
 aaa 2 b
-"""),
-    Case("break_errors", r"""break
+""",
+    ),
+    Case(
+        "break_errors",
+        r"""break
 echo top $?
 for i in 1 2; do break 0; echo b0 $?; done
 for i in 1 2; do break x; echo bx $?; done
 for i in 1 2; do break 1 2; echo b12 $?; done
 for i in 1 2; do break 5; echo never; done
 echo after
-""", """\
+""",
+        """\
 top 0
 b0 18
 b0 18
@@ -507,8 +620,11 @@ bx 10
 b12 18
 b12 18
 after
-"""),
-    Case("functions_and_parameters", r"""function fcount {
+""",
+    ),
+    Case(
+        "functions_and_parameters",
+        r"""function fcount {
   echo fcount "$#"
 }
 fcount
@@ -520,7 +636,8 @@ function fparam {
 }
 fparam a
 fparam a b c
-""", """\
+""",
+        """\
 fcount 0
 fcount 2
 fparam a 1
@@ -529,15 +646,22 @@ back a
 fparam a b c 3
 fcount 1
 back a
-"""),
-    Case("function_defined_at_parse_time", r"""f; function f { echo inf; }
+""",
+    ),
+    Case(
+        "function_defined_at_parse_time",
+        r"""f; function f { echo inf; }
 function g { echo g1; }; g; function g { echo g2; }; g
-""", """\
+""",
+        """\
 inf
 g2
 g2
-"""),
-    Case("function_syntax", r"""function f { echo a }
+""",
+    ),
+    Case(
+        "function_syntax",
+        r"""function f { echo a }
 echo after
 f
 function g
@@ -549,26 +673,34 @@ h() { echo paren; }
 echo $?
 function k { echo k; }
 echo defined
-""", """\
+""",
+        """\
 after
 g-ok
 0
 defined
-"""),
-    Case("recursion", r"""function count {
+""",
+    ),
+    Case(
+        "recursion",
+        r"""function count {
   if test "$1" != "xxxx"; then
     echo "level [$1]"
     count "x$1"
   fi
 }
 count
-""", """\
+""",
+        """\
 level []
 level [x]
 level [xx]
 level [xxx]
-"""),
-    Case("return", r"""function f1 { return; echo one; }
+""",
+    ),
+    Case(
+        "return",
+        r"""function f1 { return; echo one; }
 f1
 function f3 { false; return; echo one; }
 if f3; then echo true; else echo false; fi
@@ -590,7 +722,8 @@ function h { return x; echo h-continues; }
 h
 return 3
 echo top $?
-""", """\
+""",
+        """\
 false
 false
 true
@@ -602,8 +735,11 @@ false
 2
 h-continues
 top 18
-"""),
-    Case("shift", r"""function f1 {
+""",
+    ),
+    Case(
+        "shift",
+        r"""function f1 {
   echo f1 $# $1 $2 $3
   shift
   echo f1 $# $1 $2 $3 '$@' $@
@@ -618,7 +754,8 @@ function f4 { shift x; echo f4 $? $#; shift ""; echo f4 $? $#; shift 1 2; echo $
 f4 a b
 shift
 echo top $?
-""", """\
+""",
+        """\
 f1 0
 f1 0 $@
 f1 1 a
@@ -631,8 +768,11 @@ f4 18 2
 f4 0 2
 18
 top 0
-"""),
-    Case("setparams", r"""function f1 {
+""",
+    ),
+    Case(
+        "setparams",
+        r"""function f1 {
   echo $# "$@"
   setparams 1 2 3 4
   echo $# $* "$2"
@@ -642,13 +782,17 @@ top 0
 f1 a b
 setparams x
 echo top $?
-""", """\
+""",
+        """\
 2 a b
 4 1 2 3 4 2
 2
 top 17
-"""),
-    Case("eval", r"""eval echo "Hello world"
+""",
+    ),
+    Case(
+        "eval",
+        r"""eval echo "Hello world"
 valname=tst
 eval $valname=hi
 echo $tst
@@ -662,7 +806,8 @@ fi
 echo 2'
 eval 'if true; then
 echo multi; fi'
-""", """\
+""",
+        """\
 Hello world
 hi
 e1
@@ -671,60 +816,89 @@ e2
 st=0
 1
 multi
-"""),
-    Case("source_shares_scope", r"""function caller { source @D@/lib.cfg; echo "in caller: $libvar"; }
+""",
+    ),
+    Case(
+        "source_shares_scope",
+        r"""function caller { source @D@/lib.cfg; echo "in caller: $libvar"; }
 caller arg1
 echo "after: $libvar"
 libfunc
 source @D@/missing.cfg
 echo missing $?
-""", """\
+""",
+        """\
 lib sees [arg1] [1]
 in caller: set
 after: set
 libfunc-ran
 missing 0
-""", {"lib.cfg": "libvar=set\necho \"lib sees [$1] [$#]\"\nfunction libfunc { echo libfunc-ran; }\n"}),
-    Case("source_continues_after_syntax_error", r"""source @D@/bad.cfg
+""",
+        {"lib.cfg": 'libvar=set\necho "lib sees [$1] [$#]"\nfunction libfunc { echo libfunc-ran; }\n'},
+    ),
+    Case(
+        "source_continues_after_syntax_error",
+        r"""source @D@/bad.cfg
 echo "after bad $?"
-""", """\
+""",
+        """\
 two
 after bad 0
-""", {"bad.cfg": "echo \"one fi\"; fi\necho two\nif true; then\necho never\n"}),
-    Case("break_and_return_cross_source", r"""for i in a b; do source @D@/brk.cfg; echo loop-$i; done
+""",
+        {"bad.cfg": 'echo "one fi"; fi\necho two\nif true; then\necho never\n'},
+    ),
+    Case(
+        "break_and_return_cross_source",
+        r"""for i in a b; do source @D@/brk.cfg; echo loop-$i; done
 function g { echo g-start; source @D@/ret.cfg; echo g-after; }
 g
 echo g=$?
-""", """\
+""",
+        """\
 in-brk
 g-start
 r1
 r2
 r3
 g=0
-""", {"brk.cfg": "echo in-brk\nbreak\necho after-break\n",
-           "ret.cfg": "echo r1\nreturn 3\necho r2\necho r3\n"}),
-    Case("configfile_copies_only_exported", r"""a=1
+""",
+        {
+            "brk.cfg": "echo in-brk\nbreak\necho after-break\n",
+            "ret.cfg": "echo r1\nreturn 3\necho r2\necho r3\n",
+        },
+    ),
+    Case(
+        "configfile_copies_only_exported",
+        r"""a=1
 b=2
 export b
 configfile @D@/sub.cfg
 echo "after: a=[$a] c=[$c]"
-""", """\
+""",
+        """\
 sub: a=[] b=[2]
 after: a=[1] c=[]
-""", {"sub.cfg": "echo \"sub: a=[$a] b=[$b]\"\nc=new\n"}),
+""",
+        {"sub.cfg": 'echo "sub: a=[$a] b=[$b]"\nc=new\n'},
+    ),
     # ---- errors -----------------------------------------------------------------------------------------
-    Case("unknown_commands_are_status_0", r"""nosuchcommand arg
+    Case(
+        "unknown_commands_are_status_0",
+        r"""nosuchcommand arg
 echo $?
 if nosuchcommand; then echo yes; fi
 $empty
 echo $?
-""", """\
+""",
+        """\
 0
 yes
 0
-"""),
-    Case("syntax_error_drops_the_line", r"""echo a; fi; echo b
+""",
+    ),
+    Case(
+        "syntax_error_drops_the_line",
+        r"""echo a; fi; echo b
 echo c
 if true; then
   echo d
@@ -739,34 +913,50 @@ echo a > b
 [[ x ]]
 echo a;; echo b
 echo g
-""", """\
+""",
+        """\
 c
 e
 f
 g
-"""),
-    Case("syntax_error_in_block", r"""blk x { }
+""",
+    ),
+    Case(
+        "syntax_error_in_block",
+        r"""blk x { }
 blk x { echo a; fi }
 echo after
 blk y { echo in } extra
 echo end
-""", """\
+""",
+        """\
 after
 end
-"""),
-    Case("unterminated_construct_at_end", r"""echo before
+""",
+    ),
+    Case(
+        "unterminated_construct_at_end",
+        r"""echo before
 if true; then
   echo never
-""", """\
+""",
+        """\
 before
-"""),
-    Case("unterminated_quote_at_end", r"""echo before
+""",
+    ),
+    Case(
+        "unterminated_quote_at_end",
+        r"""echo before
 echo "never
-""", """\
+""",
+        """\
 before
-"""),
+""",
+    ),
     # ---- test / [ ---------------------------------------------------------------------------------------
-    Case("test_strings", r"""[ a = a ]; echo eq $?
+    Case(
+        "test_strings",
+        r"""[ a = a ]; echo eq $?
 [ a == b ]; echo eq2 $?
 [ a != b ]; echo ne $?
 [ a "<" b ]; echo lt $?
@@ -782,7 +972,8 @@ before
 test; echo test0 $?
 test a = a ]; echo t-bracket $?
 [ a = a; echo no-bracket $?
-""", """\
+""",
+        """\
 eq 0
 eq2 1
 ne 0
@@ -799,8 +990,11 @@ none 0
 test0 0
 t-bracket 0
 no-bracket 0
-"""),
-    Case("test_numbers", r"""[ 5 -gt 3 ]; echo gt $?
+""",
+    ),
+    Case(
+        "test_numbers",
+        r"""[ 5 -gt 3 ]; echo gt $?
 [ 2 -le 2 ]; echo le $?
 [ 0x10 -eq 16 ]; echo hex $?
 [ 010 -eq 8 ]; echo oct $?
@@ -813,7 +1007,8 @@ no-bracket 0
 [ " 7" -eq 7 ]; echo space $?
 [ 3 -ne 3 ]; echo ne $?
 [ 1 -ge 2 ]; echo ge $?
-""", """\
+""",
+        """\
 gt 0
 le 0
 hex 0
@@ -827,20 +1022,27 @@ big 1
 space 0
 ne 1
 ge 1
-"""),
-    Case("test_prefix_compare", r"""[ vmlinuz-2 -plt vmlinuz-11 ]; echo plt $?
+""",
+    ),
+    Case(
+        "test_prefix_compare",
+        r"""[ vmlinuz-2 -plt vmlinuz-11 ]; echo plt $?
 [ vmlinuz-2 -pgt vmlinuz-11 ]; echo pgt $?
 [ abc2 -pgt abc10 ]; echo pgt2 $?
 [ 2 -plt 10 ]; echo plt2 $?
 [ x-1.10 -pgt x-1.9 ]; echo ver $?
-""", """\
+""",
+        """\
 plt 0
 pgt 1
 pgt2 1
 plt2 0
 ver 0
-"""),
-    Case("test_logic", r"""[ ! a = b ]; echo not $?
+""",
+    ),
+    Case(
+        "test_logic",
+        r"""[ ! a = b ]; echo not $?
 [ ! ! x ]; echo notnot $?
 [ a = a -a b = c ]; echo and $?
 [ a = b -o c = c ]; echo or $?
@@ -851,7 +1053,8 @@ ver 0
 [ ( a = b ]; echo open $?
 [ a = a -o ) ]; echo close $?
 [ "" ) x = x ]; echo early $?
-""", """\
+""",
+        """\
 not 0
 notnot 0
 and 1
@@ -863,8 +1066,11 @@ notparen 1
 open 1
 close 0
 early 1
-"""),
-    Case("test_files", r"""[ -f @D@/file ]; echo f $?
+""",
+    ),
+    Case(
+        "test_files",
+        r"""[ -f @D@/file ]; echo f $?
 [ -f @D@/dir ]; echo f-dir $?
 [ -d @D@/dir ]; echo d $?
 [ -d @D@/file ]; echo d-file $?
@@ -873,7 +1079,8 @@ early 1
 [ -s @D@/file ]; echo s $?
 [ -s @D@/empty ]; echo s-empty $?
 if [ -f @D@/file -a ! -f @D@/none ]; then echo combined; fi
-""", """\
+""",
+        """\
 f 0
 f-dir 1
 d 0
@@ -883,15 +1090,23 @@ e-none 1
 s 0
 s-empty 1
 combined
-""", {"file": "data\n", "empty": "", "dir/inner": "x"}),
-    Case("strcmp_is_unsigned", """if [ "z" "<" "\u00e2" ]; then echo unsigned; else echo signed; fi
+""",
+        {"file": "data\n", "empty": "", "dir/inner": "x"},
+    ),
+    Case(
+        "strcmp_is_unsigned",
+        """if [ "z" "<" "\u00e2" ]; then echo unsigned; else echo signed; fi
 if [ "z" ">" "\u00e2" ]; then echo signed; else echo unsigned; fi
-""", """\
+""",
+        """\
 unsigned
 unsigned
-"""),
+""",
+    ),
     # ---- echo -------------------------------------------------------------------------------------------
-    Case("echo_options", r"""echo -n a; echo b
+    Case(
+        "echo_options",
+        r"""echo -n a; echo b
 echo -e 'x\\y\qz'
 echo -e 'nl\nafter'
 echo -e 'a\cb'; echo c
@@ -901,9 +1116,13 @@ echo - -n
 echo a -n
 echo -en 'e\\'; echo
 echo -e 'trail\'
-""", 'ab\nx\\yz\nnl\nafter\nabc\nx-nq\n\n- -n\na -n\ne\\\ntrail\n'),
+""",
+        "ab\nx\\yz\nnl\nafter\nabc\nx-nq\n\n- -n\na -n\ne\\\ntrail\n",
+    ),
     # ---- regexp -----------------------------------------------------------------------------------------
-    Case("regexp_posix_semantics", r"""regexp --set=v '(a|ab)' ab; echo "1 [$v] $?"
+    Case(
+        "regexp_posix_semantics",
+        r"""regexp --set=v '(a|ab)' ab; echo "1 [$v] $?"
 regexp --set=v '(a|ab)(c|bcd)(d*)' abcd; echo "2 [$v] $?"
 regexp --set=1:x --set=2:y --set=3:z '(a|ab)(c|bcd)(d*)' abcd; echo "3 [$x] [$y] [$z]"
 regexp --set=v '(a*)(ab)?b*' aabb; echo "4 [$v]"
@@ -913,7 +1132,8 @@ regexp --set=v '(a|b)*' abab; echo "7 [$v]"
 regexp --set=0:v 'a+?' aaa; echo "8 [$v]"
 regexp --set=2:v '(a|ab)(bc|c)?' abc; echo "9 [$v]"
 regexp --set=0:v '(a*)+' b; echo "10 [$v] $?"
-""", """\
+""",
+        """\
 1 [ab] 0
 2 [a] 0
 3 [a] [bcd] []
@@ -924,8 +1144,11 @@ regexp --set=0:v '(a*)+' b; echo "10 [$v] $?"
 8 [aaa]
 9 [bc]
 10 [] 0
-"""),
-    Case("regexp_syntax", r"""regexp --set=0:v '[[:digit:]]+\.[0-9]' v12.3x; echo "1 [$v]"
+""",
+    ),
+    Case(
+        "regexp_syntax",
+        r"""regexp --set=0:v '[[:digit:]]+\.[0-9]' v12.3x; echo "1 [$v]"
 regexp --set=0:v '[]a]+' 'x]a]'; echo "2 [$v]"
 regexp --set=0:v '[\d]+' 'x\dd'; echo "3 [$v]"
 regexp --set=0:v '\w+' 'a_b-c'; echo "4 [$v]"
@@ -940,24 +1163,28 @@ regexp --set=0:v 'a.c' abc; echo "12 [$v]"
 regexp --set=0:v '()a' a; echo "13 [$v]"
 regexp --set=0:v 'a||b' b; echo "14 [$v]"
 regexp --set=0:v '[^a-c]+' abcxyzab; echo "15 [$v]"
-""", (
-        '1 [12.3]\n'
-        '2 []a]]\n'
-        '3 [\\dd]\n'
-        '4 [a_b]\n'
-        '5 [b]\n'
-        '6 [(x]\n'
-        '7 [aaaa]\n'
-        '8 [aa]\n'
-        '9 [x)] 0\n'
-        '10 [n]\n'
-        '11 [] 0\n'
-        '12 [abc]\n'
-        '13 [a]\n'
-        '14 [b]\n'
-        '15 [xyz]\n'
-    )),
-    Case("regexp_failures", r"""v=keep
+""",
+        (
+            "1 [12.3]\n"
+            "2 []a]]\n"
+            "3 [\\dd]\n"
+            "4 [a_b]\n"
+            "5 [b]\n"
+            "6 [(x]\n"
+            "7 [aaaa]\n"
+            "8 [aa]\n"
+            "9 [x)] 0\n"
+            "10 [n]\n"
+            "11 [] 0\n"
+            "12 [abc]\n"
+            "13 [a]\n"
+            "14 [b]\n"
+            "15 [xyz]\n"
+        ),
+    ),
+    Case(
+        "regexp_failures",
+        r"""v=keep
 regexp '^(' x; echo "1 $?"
 regexp --set=v '^*a' a; echo "2 [$v] $?"
 regexp --set=v 'a{' 'a{'; echo "3 [$v] $?"
@@ -970,7 +1197,8 @@ regexp x y; echo "9 $?"
 regexp onlyone; echo "10 $?"
 regexp --set=q '(x)?y' y; echo "11 [$q] $?"
 regexp --set=r '(a)|b' b; echo "12 [$r] $?"
-""", """\
+""",
+        """\
 1 1
 2 [keep] 1
 3 [keep] 1
@@ -983,8 +1211,11 @@ regexp --set=r '(a)|b' b; echo "12 [$r] $?"
 10 18
 11 [] 0
 12 [] 0
-"""),
-    Case("regexp_options", r"""regexp --set v '^(a+)' aaab; echo "1 [$v]"
+""",
+    ),
+    Case(
+        "regexp_options",
+        r"""regexp --set v '^(a+)' aaab; echo "1 [$v]"
 regexp -s w 'b+' abbbc; echo "2 [$w]"
 regexp -s 0:w 'b+' aabbbc; echo "3 [$w]"
 regexp 'x' --set=late x; echo "4 [$late]"
@@ -992,7 +1223,8 @@ regexp --set=a --set=2:b '(.)(.)' xy; echo "5 [$a] [$b]"
 regexp -- -a -a; echo "6 $?"
 regexp -x a a; echo "7 $?"
 regexp --set=1x:v 'a' a; echo "8 $?"
-""", """\
+""",
+        """\
 1 [aaa]
 2 []
 3 [bbb]
@@ -1001,9 +1233,12 @@ regexp --set=1x:v 'a' a; echo "8 $?"
 6 0
 7 18
 8 18
-"""),
+""",
+    ),
     # ---- wildcards --------------------------------------------------------------------------------------
-    Case("wildcard_expansion", r"""regexp x x
+    Case(
+        "wildcard_expansion",
+        r"""regexp x x
 echo @D@/w/a*
 echo "@D@/w/a*" '@D@/w/a*'
 echo @D@/w/z*
@@ -1012,7 +1247,8 @@ echo $x
 echo nowild*
 echo @D@/w/\*
 echo @D@/*/a1
-""", """\
+""",
+        """\
 /d/w/a1
 /d/w/a* /d/w/a*
 /d/w/z*
@@ -1020,31 +1256,49 @@ echo @D@/*/a1
 nowild*
 /d/w/*
 /d/w/a1
-""", {"w/a1": "", "w/b2": ""}),
-    Case("function_only_at_top_level", r"""if true; then function f { echo in-if; }; fi
+""",
+        {"w/a1": "", "w/b2": ""},
+    ),
+    Case(
+        "function_only_at_top_level",
+        r"""if true; then function f { echo in-if; }; fi
 echo after
 f
 blk { function g { echo x; } }
 g
-""", """\
+""",
+        """\
 after
-"""),
-    Case("block_passed_to_function", r"""function f { echo "$#" "[$2]"; }
+""",
+    ),
+    Case(
+        "block_passed_to_function",
+        r"""function f { echo "$#" "[$2]"; }
 f a { echo x; }
 f { y }
-""", """\
+""",
+        """\
 2 [{ echo x; }]
 1 []
-"""),
-    Case("carriage_returns_dropped", "echo a\r\necho 'b\rc' d\r\nif true; then\r\n echo e\r\nfi\r\n", """\
+""",
+    ),
+    Case(
+        "carriage_returns_dropped",
+        "echo a\r\necho 'b\rc' d\r\nif true; then\r\n echo e\r\nfi\r\n",
+        """\
 a
 bc d
 e
-"""),
-    Case("nul_ends_line", "echo a\0b c\necho d\n", """\
+""",
+    ),
+    Case(
+        "nul_ends_line",
+        "echo a\0b c\necho d\n",
+        """\
 a
 d
-"""),
+""",
+    ),
 ]
 
 
@@ -1059,15 +1313,38 @@ def test_case_expectation_is_real_grub(grub_emu_batch: EmuBatch) -> None:
     assert not wrong
 
 
-GRUB_TESTS = ["break", "continue", "comments", "echo1", "echo_keywords", "escape_comma", "eval", "for1",
-              "functions", "gettext", "if", "leading_whitespace", "not", "return", "setparams", "shift",
-              "strcmp", "test", "vars1", "while1"]
+GRUB_TESTS = [
+    "break",
+    "continue",
+    "comments",
+    "echo1",
+    "echo_keywords",
+    "escape_comma",
+    "eval",
+    "for1",
+    "functions",
+    "gettext",
+    "if",
+    "leading_whitespace",
+    "not",
+    "return",
+    "setparams",
+    "shift",
+    "strcmp",
+    "test",
+    "vars1",
+    "while1",
+]
 MIRROR = Path("/work/.mirror/rhboot+grub2/repo")
 
 
 def _grub_test_case(name: str) -> Case:
-    text = subprocess.run(["git", "-C", str(MIRROR), "show", f"grub-2.06:tests/grub_script_{name}.in"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["git", "-C", str(MIRROR), "show", f"grub-2.06:tests/grub_script_{name}.in"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     # the scripts test $grubshell to pick GRUB-only commands (setparams, insmod regexp)
     text = text.replace("x$grubshell = xyes", "x = x").replace('-n "$grubshell"', "-n x")
     return Case(f"grub_script_{name}", text.replace("\t", "  "), "")
@@ -1101,10 +1378,18 @@ def test_registered_command_gets_block_text_apart_from_args() -> None:
     interp = Interpreter(host)
     calls: list[tuple[list[str], str | None, int]] = []
     interp.register("menuentry", _recorder(calls))
-    interp.run_config("id=gnulinux\n# c\nmenuentry 'Debian GNU/Linux' --class debian $id {\n"
-                      "\tlinux /vmlinuz root=/dev/xvda1   ro\n  # comment } inside\n}\n", "grub.cfg")
-    assert calls == [(["Debian GNU/Linux", "--class", "debian", "gnulinux"],
-                      "\n\tlinux /vmlinuz root=/dev/xvda1   ro\n  # comment } inside\n", 3)]
+    interp.run_config(
+        "id=gnulinux\n# c\nmenuentry 'Debian GNU/Linux' --class debian $id {\n"
+        "\tlinux /vmlinuz root=/dev/xvda1   ro\n  # comment } inside\n}\n",
+        "grub.cfg",
+    )
+    assert calls == [
+        (
+            ["Debian GNU/Linux", "--class", "debian", "gnulinux"],
+            "\n\tlinux /vmlinuz root=/dev/xvda1   ro\n  # comment } inside\n",
+            3,
+        )
+    ]
 
 
 def test_nested_block_text_is_verbatim() -> None:
@@ -1147,8 +1432,10 @@ def test_unknown_command_is_logged_with_file_and_line() -> None:
 
 def test_errors_are_logged_test_failures_are_not() -> None:
     run = run_script("false\n[ a = b ]\nset x\nregexp onlyone\n")
-    assert run.host.logs == ["grub.cfg:3: error: not an assignment.",
-                             "grub.cfg:4: error: two arguments expected."]
+    assert run.host.logs == [
+        "grub.cfg:3: error: not an assignment.",
+        "grub.cfg:4: error: two arguments expected.",
+    ]
 
 
 def test_syntax_error_is_logged_and_next_line_runs() -> None:
@@ -1174,8 +1461,9 @@ def test_current_file_and_line() -> None:
         return 0
 
     interp.register("where", where)
-    interp.run_config("where\nfunction f {\n  true\n  where\n}\nsource /boot/grub/sub.cfg\nf\nwhere\n",
-                      "grub.cfg")
+    interp.run_config(
+        "where\nfunction f {\n  true\n  where\n}\nsource /boot/grub/sub.cfg\nf\nwhere\n", "grub.cfg"
+    )
     assert seen == [("grub.cfg", 1), ("/boot/grub/sub.cfg", 3), ("grub.cfg", 4), ("grub.cfg", 8)]
     assert (interp.current_file, interp.current_line) == ("<script>", 0)
 
@@ -1241,8 +1529,11 @@ def test_run_source_keeps_carriage_returns_and_hash_lines() -> None:
 
 def test_execute_file_sets_config_file_and_restores_it() -> None:
     files = {"/boot/grub/sub.cfg": 'echo "$config_file $config_directory"\n'}
-    run = run_script("set root=hd0,msdos1\nsource /boot/grub/sub.cfg\necho \"[$config_file]\"\n"
-                     "source (hd0,msdos2)/boot/grub/sub.cfg\n", files)
+    run = run_script(
+        'set root=hd0,msdos1\nsource /boot/grub/sub.cfg\necho "[$config_file]"\n'
+        "source (hd0,msdos2)/boot/grub/sub.cfg\n",
+        files,
+    )
     assert run.output.splitlines()[:2] == ["(hd0,msdos1)/boot/grub/sub.cfg (hd0,msdos1)/boot/grub", "[]"]
     assert run.host.logs[-1].startswith("grub.cfg:4: (hd0,msdos2)/boot/grub/sub.cfg: not found, ignored")
 
@@ -1266,10 +1557,17 @@ def test_snapshot_and_restore() -> None:
 
 def test_wildcards_go_through_host_glob_in_escaped_form() -> None:
     files = {"/boot/vmlinuz-6.1": "", "/boot/vmlinuz-5.10": "", "/boot/v*": ""}
-    run = run_script('echo /boot/vmlinuz-*\necho "/boot/v*"\necho /boot/v\\*\nx="/boot/*-5.?0"\necho $x\n'
-                     "echo boot/*\n", files)
-    assert run.output.splitlines() == ["/boot/vmlinuz-5.10 /boot/vmlinuz-6.1", "/boot/v*", "/boot/v*",
-                                       "/boot/vmlinuz-5.10", "boot/*"]
+    run = run_script(
+        'echo /boot/vmlinuz-*\necho "/boot/v*"\necho /boot/v\\*\nx="/boot/*-5.?0"\necho $x\necho boot/*\n',
+        files,
+    )
+    assert run.output.splitlines() == [
+        "/boot/vmlinuz-5.10 /boot/vmlinuz-6.1",
+        "/boot/v*",
+        "/boot/v*",
+        "/boot/vmlinuz-5.10",
+        "boot/*",
+    ]
     assert run.host.globbed == ["/boot/vmlinuz-*", "/boot/*-5.?0"]
 
 
@@ -1291,8 +1589,9 @@ def test_block_to_unknown_command_is_parsed_but_not_run() -> None:
 # ---- limits and hostile input ----------------------------------------------------------------------------
 
 
-def _limit_message(script: str, limits: ScriptLimits | None = None, files: dict[str, str] | None = None,
-                   mode: str = "config") -> str:
+def _limit_message(
+    script: str, limits: ScriptLimits | None = None, files: dict[str, str] | None = None, mode: str = "config"
+) -> str:
     with pytest.raises(LimitError) as err:
         run_script(script, files, limits=limits, mode=mode)
     message = str(err.value)
@@ -1324,7 +1623,8 @@ def test_limit_new_scope_depth() -> None:
 
 def test_limit_source_depth() -> None:
     assert _limit_message("source /self\n", files={"/self": "source /self\n"}).endswith(
-        "more than 16 nested source/eval levels")
+        "more than 16 nested source/eval levels"
+    )
     assert "nested source/eval" in _limit_message("x='eval $x'\neval $x\n")
 
 
@@ -1362,13 +1662,16 @@ def test_limit_command_size() -> None:
     assert msg == "grub.cfg: a command longer than 4000 bytes after expansion"
 
 
-@pytest.mark.parametrize("script", [
-    "if true; then\n" * 20000 + "echo\n" + "fi\n" * 20000,
-    "a " + "{ a " * 20000 + "}" * 20000 + "\n",
-    "while true; do " * 20000 + "break" + "; done" * 20000 + "\n",
-    "for i in 1; do\n" * 20000 + "true\n" + "done\n" * 20000,
-    "function f { if true; then for i in 1; do f; done; fi; }\nf\n",
-])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "if true; then\n" * 20000 + "echo\n" + "fi\n" * 20000,
+        "a " + "{ a " * 20000 + "}" * 20000 + "\n",
+        "while true; do " * 20000 + "break" + "; done" * 20000 + "\n",
+        "for i in 1; do\n" * 20000 + "true\n" + "done\n" * 20000,
+        "function f { if true; then for i in 1; do f; done; fi; }\nf\n",
+    ],
+)
 def test_deep_nesting_is_a_limit_not_a_recursion_error(script: str) -> None:
     msg = _limit_message(script)
     assert "nested" in msg
@@ -1381,8 +1684,10 @@ def test_nesting_limit_leaves_room_on_the_python_stack() -> None:
 
 
 def test_long_elif_chain_and_test_parentheses_are_iterative() -> None:
-    run = run_script("if false; then true\n" + "elif false; then true\n" * 5000 + "else echo end; fi\n"
-                     "[ " + "( " * 50000 + "x ]\necho $?\n")
+    run = run_script(
+        "if false; then true\n" + "elif false; then true\n" * 5000 + "else echo end; fi\n"
+        "[ " + "( " * 50000 + "x ]\necho $?\n"
+    )
     assert run.output == "end\n0\n"
 
 
@@ -1399,37 +1704,21 @@ def test_pathological_regexp_is_bounded() -> None:
     assert run.output == "1\n"
     assert time.monotonic() - start < 10
     assert "interpreter steps" in _limit_message(
-        "x=" + "a" * 3000 + "\nwhile true; do regexp '(a|aa)*(b|a{1,100})$' $x; done\n")
+        "x=" + "a" * 3000 + "\nwhile true; do regexp '(a|aa)*(b|a{1,100})$' $x; done\n"
+    )
 
 
-# ---- helpers GRUB's commands share -----------------------------------------------------------------------
-
-
-def test_strtoull_like_grub() -> None:
-    assert strtoull("0x1f") == (31, 4, 0)
-    assert strtoull("017") == (15, 3, 0)
-    assert strtoull("08") == (8, 2, 0)
-    assert strtoull("  12abc", 10) == (12, 4, 0)
-    assert strtoull("abc") == (0, 0, GrubErr.BAD_NUMBER)
-    assert strtoull("99999999999999999999")[2] == GrubErr.OUT_OF_RANGE
-
-
-def test_parse_options_like_grub_arg_parse() -> None:
-    opts = (Option("set", "s", takes_value=True, repeatable=True), Option("hint", None, takes_value=True),
-            Option("no-floppy", "n"))
-    assert parse_options(["--set=a", "-s", "b", "x", "--hint", "h", "-n", "y"], opts) == (
-        {"set": ["a", "b"], "hint": "h", "no-floppy": True}, ["x", "y"])
-    assert parse_options(["a", "--", "-n"], opts) == ({}, ["a", "-n"])
-    with pytest.raises(OptionError, match="unknown argument `-x'"):
-        parse_options(["-x"], opts)
-    with pytest.raises(OptionError, match="missing mandatory option for `set'"):
-        parse_options(["-sfoo"], opts)
+# ---- regexp's ERE engine (ere.py) ----------------------------------------------------------------------
 
 
 def test_ere_compile_errors_and_classes() -> None:
-    for pattern, message in (("(", "Unmatched ( or \\("), ("*a", "Invalid preceding regular expression"),
-                             ("a\\", "Trailing backslash"), ("[b-a]", "Invalid range end"),
-                             ("(a)\\1", "back-references are not supported")):
+    for pattern, message in (
+        ("(", "Unmatched ( or \\("),
+        ("*a", "Invalid preceding regular expression"),
+        ("a\\", "Trailing backslash"),
+        ("[b-a]", "Invalid range end"),
+        ("(a)\\1", "back-references are not supported"),
+    ):
         with pytest.raises(EREError, match=re.escape(message)):
             compile_ere(pattern)
 
@@ -1446,13 +1735,83 @@ def test_ere_compile_errors_and_classes() -> None:
 
 # ---- property tests -------------------------------------------------------------------------------------
 
-_TOKENS = ["if", "then", "elif", "else", "fi", "while", "until", "do", "done", "for", "x", "in", "{", "}",
-           ";", "\n", "\n", "\"", "'", "$x", "${x}", "$\"", "\\", "echo", "eval", "source", "function", "f",
-           "[", "]", "!", "=", "x=$x$x", "x=ab", "set", "regexp", "'(a*)*b'", "break", "continue", "return",
-           "shift", "setparams", "$@", "$*", "$#", "$1", "*", "#", "/a*", "test", "-f", "-o", "(", ")",
-           "true", "false", "$?", "export", "unset", "configfile", "&&", "|", "<", "-eq", "2", "$\"$x\""]
-_SMALL = ScriptLimits(max_steps=20_000, max_loop_iterations=200, max_value_size=1 << 12, max_depth=16,
-                      max_source_depth=4, max_nesting=40, max_command_size=1 << 14)
+_TOKENS = [
+    "if",
+    "then",
+    "elif",
+    "else",
+    "fi",
+    "while",
+    "until",
+    "do",
+    "done",
+    "for",
+    "x",
+    "in",
+    "{",
+    "}",
+    ";",
+    "\n",
+    "\n",
+    '"',
+    "'",
+    "$x",
+    "${x}",
+    '$"',
+    "\\",
+    "echo",
+    "eval",
+    "source",
+    "function",
+    "f",
+    "[",
+    "]",
+    "!",
+    "=",
+    "x=$x$x",
+    "x=ab",
+    "set",
+    "regexp",
+    "'(a*)*b'",
+    "break",
+    "continue",
+    "return",
+    "shift",
+    "setparams",
+    "$@",
+    "$*",
+    "$#",
+    "$1",
+    "*",
+    "#",
+    "/a*",
+    "test",
+    "-f",
+    "-o",
+    "(",
+    ")",
+    "true",
+    "false",
+    "$?",
+    "export",
+    "unset",
+    "configfile",
+    "&&",
+    "|",
+    "<",
+    "-eq",
+    "2",
+    '$"$x"',
+]
+_SMALL = ScriptLimits(
+    max_steps=20_000,
+    max_loop_iterations=200,
+    max_value_size=1 << 12,
+    max_depth=16,
+    max_source_depth=4,
+    max_nesting=40,
+    max_command_size=1 << 14,
+)
 _HOSTILE_FILES = {"/a": "source /a\nf\n", "/b": "x=$x$x\nsource /b\n"}
 
 
