@@ -498,10 +498,10 @@ mark("imported pvboot.boot (and what the child needs)")
 for module, attr, label in [
     ("pvboot.boot", "Child", "fork the child"),
     ("pvboot.sandbox.child", "enter", "child: confine"),
-    ("pvboot.guest", "GuestDisk", "child: open the disk, partitions"),
+    ("pvboot.reader", "GuestDisk", "child: open the disk, partitions"),
     ("pvboot.disk.fs", "open_filesystem", "child: mount (imports the adapter)"),
-    ("pvboot.guest", "load_menu", "child: read the menu"),
-    ("pvboot.guest", "copy_files", "child: copy"),
+    ("pvboot.reader", "load_menu", "child: read the menu"),
+    ("pvboot.reader", "copy_files", "child: copy"),
     ("pvboot.sandbox.child", "Child.stop", "parent: stop the child"),
     ("pvboot.boot", "_answer", "parent: check, answer"),
 ]:
@@ -694,9 +694,7 @@ def bench(args: argparse.Namespace, work: Path, images: Images) -> int:
         shutil.rmtree(work / "verdicts", ignore_errors=True)
         real_argv = pvboot_argv(args.python, images.real)
         real["decoded"] = Case("pvboot real kernel, decoded", real_argv, real_check)
-        real["remembered"] = Case(
-            "pvboot real kernel, remembered", real_argv, real_check, remembered
-        )
+        real["remembered"] = Case("pvboot real kernel, remembered", real_argv, real_check, remembered)
         if have_pygrub:
             real["pygrub"] = Case("pygrub real kernel", pygrub_argv(images.real), real_check)
         cases += real.values()

@@ -10,29 +10,41 @@ import contextlib
 import logging
 import os
 import signal
-import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from pvboot import listing
 from pvboot.disk.container import declared_qcow2
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.guard import cap_address_space, wall_clock
-from pvboot.guest import GuestSession, OutputFds, serve
-from pvboot.kernel import clean_reply_fields
 from pvboot.kernel.judge import settle
 from pvboot.kernel.verdicts import cache_dir
 from pvboot.limits import Limits
 from pvboot.outfiles import AnswerFile, OutputFiles
 from pvboot.output import BootAnswer, format_answer
+from pvboot.reader import GuestSession, OutputFds, serve
 from pvboot.request import BootRequest
 from pvboot.sandbox import Child
 from pvboot.sandbox.child import Confinement
 from pvboot.sandbox.confine import resolve_runas
+from pvboot.sandbox.protocol import (
+    BootEntryRequest,
+    BootReply,
+    ExtractRequest,
+    InspectReply,
+    MenuReply,
+    Reader,
+    XenKernel,
+    copy_size,
+    created_file,
+    printable,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Terminated(PvbootError):
@@ -52,47 +64,6 @@ def _stop_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-MAX_REPLY_STRING = 64 * 1024  # characters: far above any real command line, path or title
-MAX_REASONS = 32  # why-lines of a boot reply kept for the JSON answer
-
-
-def _printable(value: object, what: str) -> str:
-    """Refuse guest strings a libxl answer must not carry (XSA-198): anything but a str of sane length
-    without NUL, newlines, control or format characters (str.isprintable)."""
-    if not isinstance(value, str):
-        raise GuestDataError(f"{what} is not a string: refused")
-    if len(value) > MAX_REPLY_STRING:
-        raise GuestDataError(f"{what} is {len(value)} characters long: refused")
-    if any(not ch.isprintable() for ch in value):
-        raise GuestDataError(f"{what} contains control characters: refused")
-    return value
-
-
-def _sanitised(value: object, limit: int = 1024) -> str:
-    """A guest title made safe for any terminal: non-printable characters become '?'."""
-    text = value if isinstance(value, str) else ""
-    return "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
-
-
-def _size(reply: dict[str, Any], key: str) -> int:
-    value = reply.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise GuestDataError(f"the reading process reported no valid {key}")
-    return value
-
-
-def _created_file(files: OutputFiles, role: str) -> str:
-    """The path of the `role` file the parent created, checked to still be that very file (the child
-    only ever had its fd, but the answer must name what was written)."""
-    path, fd = files.paths[role], files.fds[role]
-    on_disk, written = os.lstat(path), os.fstat(fd)
-    if (on_disk.st_dev, on_disk.st_ino) != (written.st_dev, written.st_ino) or not stat.S_ISREG(
-        on_disk.st_mode
-    ):
-        raise GuestDataError(f"{path} is no longer the {role} file pvboot created")
-    return path
 
 
 def _join_args(*parts: str | None) -> str | None:
@@ -121,30 +92,34 @@ def _report(request: BootRequest, limits: Limits) -> int:
     from pvboot.report import build_report, collect_versions
 
     child = _start_child(request, limits, None)
-    inspect: dict[str, Any] = {"volumes": [], "configs": []}
-    menu: dict[str, Any] | None = None
-    booted: dict[str, Any] | None = None
+    reader = Reader(child, limits.wall_timeout)
     errors: list[str] = []
     try:
-        for ask in ({"op": "inspect", "facts": True}, {"op": "menu"}, {"op": "boot", "entry": request.entry}):
-            try:
-                reply = child.request(ask, limits.wall_timeout)
-            except PvbootError as exc:
-                errors.append(f"{ask['op']}: {exc}")
-                continue
-            if ask["op"] == "inspect":
-                inspect = reply
-            elif ask["op"] == "menu":
-                menu = reply
-            else:
-                booted = reply
+        inspect = _attempt("inspect", lambda: reader.inspect(facts=True), errors) or InspectReply()
+        menu = _attempt("menu", reader.menu, errors)
+        booted = _attempt("boot", lambda: reader.boot(BootEntryRequest(entry=request.entry)), errors)
     finally:
         child.stop()
     versions = collect_versions()
     with wall_clock(limits.parent_seconds, "redacting the report"):
-        text = build_report(inspect, menu, errors, versions, boot_reply=booted)
+        text = build_report(
+            inspect.to_json(),
+            menu.to_json() if menu else None,
+            errors,
+            versions,
+            boot_reply=booted.to_json() if booted else None,
+        )
     sys.stdout.write(text)
     return 0
+
+
+def _attempt(op: str, ask: Callable[[], T], errors: list[str]) -> T | None:
+    """`ask()`, or None with its error kept for the report."""
+    try:
+        return ask()
+    except PvbootError as exc:
+        errors.append(f"{op}: {exc}")
+        return None
 
 
 def _start_child(
@@ -185,20 +160,24 @@ def _list(request: BootRequest, limits: Limits) -> int:
     from pvboot.titlerules import RuleError, load_rules, replace_default
 
     child = _start_child(request, limits, None)
+    reader = Reader(child, limits.wall_timeout)
     try:
-        found = child.request({"op": "inspect"}, limits.wall_timeout)
-        xenkernel = _xenkernel(child, request, limits)
+        found = reader.inspect()
+        xenkernel = _xenkernel(reader, request)
+        menu: MenuReply | None
         try:
-            menu = child.request({"op": "menu"}, limits.wall_timeout)
+            menu = reader.menu()
         except PvbootError:
             if xenkernel is None:
                 raise
-            menu = {}  # /xenkernel boots without a menu, so a disk with none still lists
+            menu = None  # /xenkernel boots without a menu, so a disk with none still lists
     finally:
         child.stop()
     with wall_clock(limits.parent_seconds, "listing the menu"):
         try:
-            replacement = replace_default(load_rules(), menu) if menu and request.entry is None else None
+            replacement = (
+                replace_default(load_rules(), menu.to_json()) if menu and request.entry is None else None
+            )
         except RuleError as exc:
             raise PvbootError(f"title rules: {exc}") from None
         extras = listing.Instead(
@@ -214,18 +193,15 @@ def _isconfig(request: BootRequest, limits: Limits) -> int:
     """pygrub's --isconfig: parse a config file given on the host and print what it boots."""
     child = _start_child(request, limits, None)
     try:
-        found = child.request({"op": "isconfig"}, limits.wall_timeout)
+        found = Reader(child, limits.wall_timeout).isconfig()
     finally:
         child.stop()
-    lines = [
-        f"  title: {listing.clean(found.get('title', ''))}",
-        f"  kernel: {listing.clean(found.get('kernel'))}",
-    ]
-    for initrd in found.get("initrds", []):
+    lines = [f"  title: {listing.clean(found.title)}", f"  kernel: {listing.clean(found.kernel)}"]
+    for initrd in found.initrds:
         lines.append(f"  initrd: {listing.clean(initrd)}")
-    lines.append(f"  args: {listing.clean(found.get('args', ''))}")
-    if not found.get("bootable"):
-        lines.append(f"  not PV-bootable: {listing.clean(found.get('why', ''))}")
+    lines.append(f"  args: {listing.clean(found.args)}")
+    if not found.bootable:
+        lines.append(f"  not PV-bootable: {listing.clean(found.why)}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -249,34 +225,31 @@ def _boot_into(request: BootRequest, limits: Limits, output: AnswerFile) -> int:
     remember = request.kernel_check and files is not None and cache_dir() is not None  # (kernel/judge.py)
     try:
         child = _start_child(request, limits, files, remember)
+        reader = Reader(child, limits.wall_timeout)
         try:
-            xenkernel = _xenkernel(child, request, limits)
+            xenkernel = _xenkernel(reader, request)
             if request.kernel or xenkernel:
                 if xenkernel:
-                    kernel, volume = xenkernel["kernel"], xenkernel["volume"]
-                    initrds = [xenkernel["initrd"]] if xenkernel["initrd"] else []
+                    kernel, volume = xenkernel.kernel, xenkernel.volume
+                    initrds = [xenkernel.initrd] if xenkernel.initrd else []
                     base_args = request.default_args
                 else:
                     assert request.kernel is not None
                     kernel, volume, base_args = request.kernel, None, None
                     initrds = [request.ramdisk] if request.ramdisk else []
-                ask: dict[str, Any] = {"op": "extract", "kernel": kernel, "initrds": initrds}
-                if volume:
-                    ask["volume"] = volume
-                reply = child.request(ask, limits.wall_timeout)
+                reply = reader.boot(ExtractRequest(kernel, initrds, volume))
                 if xenkernel:
-                    reply["reasons"] = [XENKERNEL_REASON]
+                    reply = replace(reply, reasons=[XENKERNEL_REASON])
                 args = _join_args(base_args, request.args, request.extra_args)
             else:
-                reply = _interactive(child, request, limits)
-                initrds = list(reply.get("ramdisk_sources", []))
-                entry_args = _printable(str(reply.get("args", "")), "the entry's command line")
-                args = _join_args(entry_args, request.args, request.extra_args)
+                reply = _interactive(reader, request, limits)
+                initrds = list(reply.ramdisk_sources)
+                args = _join_args(reply.args, request.args, request.extra_args)
         finally:
             child.stop()
-        if files is not None and reply.get("kernel_deferred") is True:
+        if files is not None and reply.kernel_deferred:
             runas = resolve_runas(request.runas)
-            settle(reply, files.fds["kernel"], limits, runas=runas, debug=request.debug)
+            reply = settle(reply, files.fds["kernel"], limits, runas=runas, debug=request.debug)
         answer = _answer(reply, files, initrds, args)
         request.record.update(
             entry=answer.extra.get("entry", {}).get("title"),
@@ -300,25 +273,15 @@ def _boot_into(request: BootRequest, limits: Limits, output: AnswerFile) -> int:
 XENKERNEL_REASON = "/xenkernel on the first filesystem boots in place of the menu (XenServer's convention)"
 
 
-def _xenkernel(child: Child, request: BootRequest, limits: Limits) -> dict[str, str | None] | None:
+def _xenkernel(reader: Reader, request: BootRequest) -> XenKernel | None:
     """Where XenServer's `/xenkernel` is (config/xenserver.py), when it applies: not with --kernel,
     --entry or --no-xenserver-rules. The reader's answer is checked like any other."""
     if request.kernel or request.entry is not None or not request.xenserver_rules:
         return None
-    found = child.request({"op": "xenkernel"}, limits.wall_timeout).get("found")
-    if found is None:
-        return None
-    if not isinstance(found, dict):
-        raise GuestDataError("the reading process reported a malformed /xenkernel")
-    initrd = found.get("initrd")
-    return {
-        "volume": _printable(found.get("volume"), "the /xenkernel volume"),
-        "kernel": _printable(found.get("kernel"), "the /xenkernel path"),
-        "initrd": None if initrd is None else _printable(initrd, "the /xeninitrd path"),
-    }
+    return reader.xenkernel()
 
 
-def _by_rules(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any] | None:
+def _by_rules(reader: Reader, limits: Limits) -> BootEntryRequest | None:
     """The boot request when the host's title rules (pvboot/titlerules.py) blacklist the default;
     None when they do not (or there are none)."""
     from pvboot.titlerules import RuleError, load_rules, replace_default
@@ -329,72 +292,56 @@ def _by_rules(child: Child, request: BootRequest, limits: Limits) -> dict[str, A
         raise PvbootError(f"title rules: {exc}") from None
     if not rules:
         return None
-    menu = child.request({"op": "menu"}, limits.wall_timeout)
+    menu = reader.menu()
     with wall_clock(limits.parent_seconds, "matching the title rules"):
-        replacement = replace_default(rules, menu)
+        replacement = replace_default(rules, menu.to_json())
     if replacement is None:
         return None
     log.debug("%s", replacement.reason)
-    return {"op": "boot", "entry": ">".join(map(str, replacement.path)), "reason": replacement.reason}
+    return BootEntryRequest(entry=">".join(map(str, replacement.path)), reason=replacement.reason)
 
 
-def _interactive(child: Child, request: BootRequest, limits: Limits) -> dict[str, Any]:
+def _interactive(reader: Reader, request: BootRequest, limits: Limits) -> BootReply:
     """The boot reply: from the console menu when interactive on a terminal (libxl's pty on stdin and
     stdout, pygrub's default), else the default (or --entry) entry, never waiting for input; the
     host's title rules may replace a blacklisted default there."""
-    default: dict[str, Any] = {"op": "boot", "entry": request.entry}
+    default = BootEntryRequest(entry=request.entry)
     if not (request.interactive and os.isatty(0) and os.isatty(1)):
-        ruled = _by_rules(child, request, limits) if request.entry is None else None
-        return child.request(ruled or default, limits.wall_timeout)
+        ruled = _by_rules(reader, limits) if request.entry is None else None
+        return reader.boot(ruled or default)
     from pvboot.tui import interact
 
-    return interact(child, limits.wall_timeout, default, request.max_menu_wait)
+    return interact(reader, default, request.max_menu_wait)
 
 
-def _answer(
-    reply: dict[str, Any], files: OutputFiles | None, initrds: list[str], args: str | None
-) -> BootAnswer:
-    """Check the child's report against the files themselves, then build libxl's answer."""
-    kernel_source = _printable(reply.get("kernel_source", ""), "the kernel path")
-    raw_sources = reply.get("ramdisk_sources", [])
-    if not isinstance(raw_sources, list):
-        raise GuestDataError("the reading process reported malformed ramdisk paths")
-    sources = [_printable(s, "the ramdisk path") for s in raw_sources]
+def _answer(reply: BootReply, files: OutputFiles | None, initrds: list[str], args: str | None) -> BootAnswer:
+    """Check the reader's (validated) report against the files themselves, then build libxl's answer."""
+    kernel_source, sources = reply.kernel_source, list(reply.ramdisk_sources)
     extra: dict[str, Any] = {"kernel_source": kernel_source, "ramdisk_sources": sources}
-    if "title" in reply:
-        path = reply.get("path")
-        valid = isinstance(path, list) and all(type(i) is int for i in path)
-        extra["entry"] = {"title": _sanitised(reply["title"]), "path": path if valid else None}
-    raw_reasons = reply.get("reasons")
-    extra["reasons"] = (
-        [_sanitised(r) for r in raw_reasons[:MAX_REASONS]] if isinstance(raw_reasons, list) else []
-    )
+    if reply.title is not None:
+        extra["entry"] = {"title": reply.title, "path": reply.path}
+    extra["reasons"] = list(reply.reasons)
     if args is not None:
-        _printable(args, "the command line")
-    extra.update(clean_reply_fields(reply))
+        printable(args, "the command line")
+    extra.update(reply.kernel_fields())
     dtb_source = extra["devicetree_source"]
     if files is None:
         extra["devicetree"] = f"<devicetree:{dtb_source}>" if dtb_source else None
         return BootAnswer(
             f"<kernel:{kernel_source}>", f"<ramdisk:{','.join(sources)}>" if sources else None, args, extra
         )
-    kernel_size = _size(reply, "kernel_size")
-    if kernel_size != files.size("kernel"):
-        raise GuestDataError("the kernel copy does not match what the reading process reported")
-    if kernel_size == 0:
+    if copy_size(reply.kernel_size, files, "kernel", "kernel") == 0:
         raise GuestDataError(f"the kernel {kernel_source} is empty")
     if dtb_source and "devicetree" in files.paths:
-        if _size(reply, "devicetree_size") != files.size("devicetree"):
-            raise GuestDataError("the device tree copy does not match what the reading process reported")
-        extra["devicetree"] = _created_file(files, "devicetree")
+        copy_size(reply.devicetree_size, files, "devicetree", "device tree")
+        extra["devicetree"] = created_file(files, "devicetree")
     else:
         files.drop("devicetree")  # none named, or not asked for (only JSON reports a device tree)
         extra["devicetree"] = None
     if initrds:
-        if _size(reply, "ramdisk_size") != files.size("ramdisk"):
-            raise GuestDataError("the ramdisk copy does not match what the reading process reported")
-        ramdisk: str | None = _created_file(files, "ramdisk")
+        copy_size(reply.ramdisk_size, files, "ramdisk", "ramdisk")
+        ramdisk: str | None = created_file(files, "ramdisk")
     else:
         files.drop("ramdisk")
         ramdisk = None
-    return BootAnswer(_created_file(files, "kernel"), ramdisk, args, extra)
+    return BootAnswer(created_file(files, "kernel"), ramdisk, args, extra)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from pvboot.disk.fsapi import Extent, Node
+from pvboot.disk.stream import window
 from pvboot.disk.tree import FileTree, Placement
 from pvboot.errors import GuestDataError, LimitError
 
@@ -40,14 +41,49 @@ _UNSUPPORTED = frozenset(
 
 @dataclass(frozen=True)
 class GuestFile:
-    """A file to copy: the tree it lives in and its path there (for messages: `(volume)path`)."""
+    """A file to copy: the tree it lives in and its path there (for messages: `(volume)path`), or the
+    byte range `span` (offset, length) of it that a loader boots (a UKI's section)."""
 
     tree: FileTree
     path: str
+    span: tuple[int, int] | None = None
+    span_name: str = ""
 
     @property
     def display(self) -> str:
-        return f"({self.tree.where}){self.path}" if self.tree.where else self.path
+        where = f"({self.tree.where}){self.path}" if self.tree.where else self.path
+        if self.span is None:
+            return where
+        return f"{where}:{self.span_name or 'bytes'}[{self.span[0]}+{self.span[1]}]"
+
+    def node(self) -> Node:
+        """The regular file, its span checked to lie inside it."""
+        node = self.tree.regular_file(self.path)
+        if self.span is not None:
+            offset, length = self.span
+            if offset < 0 or length < 0 or offset + length > node.size:
+                raise GuestDataError(f"{self.display}: the range is outside the file ({node.size} bytes)")
+        return node
+
+    def range(self, node: Node) -> tuple[int, int]:
+        """The (offset, length) of `node` this file is."""
+        return self.span if self.span is not None else (0, node.size)
+
+    def open(self) -> tuple[int, BinaryIO]:
+        """This file's size and a stream of exactly its bytes."""
+        node = self.node()
+        offset, length = self.range(node)
+        stream = node.open()
+        return length, stream if self.span is None else window(stream, offset, length)
+
+    def read_small(self, cap: int) -> bytes:
+        """All of a small file (a device tree), refusing one larger than `cap`."""
+        if self.span is None:
+            return self.tree.read_small(self.path, cap)
+        size, stream = self.open()
+        if size > cap:
+            raise LimitError(f"{self.display}: {size} bytes exceeds the limit of {cap}")
+        return stream.read(size)
 
 
 def _cap_message(what: str, name: str, size: int, cap: int) -> str:
@@ -63,11 +99,12 @@ def copy_files(
     nodes: list[tuple[GuestFile, Node]] = []
     total = 0
     for item in files:
-        node = item.tree.regular_file(item.path)
+        node = item.node()
         if node.size < 0:
             raise GuestDataError(f"{what} {item.display}: corrupt size {node.size}")
-        total += node.size
-        if node.size > cap or total > cap:
+        size = item.range(node)[1]
+        total += size
+        if size > cap or total > cap:
             raise LimitError(_cap_message(what, item.display, total, cap))
         nodes.append((item, node))
     sink = _Sink(out_fd, what, methods)
@@ -79,6 +116,7 @@ def copy_files(
 
 def _copy_one(item: GuestFile, node: Node, sink: _Sink) -> None:
     placement = item.tree.placement
+    start, length = item.range(node)
     extents = _tiling(node.extents(), node.size) if placement is not None else None
     stream: BinaryIO | None = None
 
@@ -89,10 +127,10 @@ def _copy_one(item: GuestFile, node: Node, sink: _Sink) -> None:
         sink.from_stream(stream, file_offset, length, item.display)
 
     if extents is None or placement is None:
-        streamed(0, node.size)
+        streamed(start, length)
         return
     fd = placement.host_fd()
-    for ext in extents:
+    for ext in _clipped(extents, start, start + length):
         if ext.volume_offset is None:
             sink.skip(ext.length)  # a hole
             continue
@@ -118,6 +156,17 @@ def _tiling(extents: list[Extent] | None, size: int) -> list[Extent] | None:
             return None
         pos += ext.length
     return extents if pos == size else None
+
+
+def _clipped(extents: list[Extent], start: int, end: int) -> list[Extent]:
+    """The parts of a tiling `extents` that lie in the file's bytes [start, end)."""
+    out = []
+    for ext in extents:
+        lo, hi = max(ext.file_offset, start), min(ext.file_offset + ext.length, end)
+        if lo < hi:
+            where = None if ext.volume_offset is None else ext.volume_offset + lo - ext.file_offset
+            out.append(Extent(lo, where, hi - lo))
+    return out
 
 
 def _host_ranges(placement: Placement, ext: Extent, name: str) -> list[tuple[int | None, int]]:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pvboot.sandbox.protocol import InspectReply, MenuReply, XenKernel
 
 
 def clean(value: object, width: int = 0) -> str:
@@ -85,30 +88,31 @@ def without_secrets(menu: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Instead:
-    """What boots instead of the menu's default: XenServer's `/xenkernel` (in place of the whole menu;
-    {volume, kernel, initrd}) or another entry, by the host's title rules ({path, reason})."""
+    """What boots instead of the menu's default: XenServer's `/xenkernel` (in place of the whole menu)
+    or another entry, by the host's title rules ({path, reason})."""
 
-    xenkernel: dict[str, str | None] | None = None
+    xenkernel: XenKernel | None = None
     rules: dict[str, Any] | None = None
 
 
-def render(found: dict[str, Any], menu: dict[str, Any], fmt: str, instead: Instead | None = None) -> str:
+def render(found: InspectReply, menu: MenuReply | None, fmt: str, instead: Instead | None = None) -> str:
+    """The listing of the reader's (validated) replies: text for the admin, or JSON (docs/json.md)."""
     instead = instead or Instead()
     if fmt == "json":
         doc = {
-            "volumes": found.get("volumes", []),
-            "configs": found.get("configs", []),
-            "menu": without_secrets(menu) if menu else None,
-            "xenkernel": instead.xenkernel,
+            "volumes": found.volumes,
+            "configs": found.configs,
+            "menu": without_secrets(menu.to_json()) if menu else None,
+            "xenkernel": instead.xenkernel.to_json() if instead.xenkernel else None,
             "rules": instead.rules,
         }
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
     lines: list[str] = []
     if instead.xenkernel:
         xen = instead.xenkernel
-        initrd = f" with initrd {clean(xen['initrd'])}" if xen.get("initrd") else ""
+        initrd = f" with initrd {clean(xen.initrd)}" if xen.initrd else ""
         lines.append(
-            f"boots: ({clean(xen['volume'])}){clean(xen['kernel'])}{initrd} in place of the menu "
+            f"boots: ({clean(xen.volume)}){clean(xen.kernel)}{initrd} in place of the menu "
             "(XenServer's /xenkernel; --no-xenserver-rules: off)"
         )
     if menu:
@@ -120,18 +124,18 @@ def render(found: dict[str, Any], menu: dict[str, Any], fmt: str, instead: Inste
     return "\n".join(lines) + "\n"
 
 
-def _menu_lines(menu: dict[str, Any], lines: list[str]) -> None:
-    default = menu.get("default", {})
-    lines.append(f"menu: {clean(menu.get('source', ''))} ({menu.get('kind', '')})")
-    _entries(menu.get("entries", []), "", list(default.get("path", [])), lines)
-    path = ">".join(str(i) for i in default.get("path", []))
-    titles = " > ".join(clean(t) for t in default.get("titles", []))
-    lines.append(f"default: {path} '{titles}' ({'; '.join(clean(r) for r in default.get('reasons', []))})")
+def _menu_lines(menu: MenuReply, lines: list[str]) -> None:
+    default = menu.default
+    lines.append(f"menu: {clean(menu.source)} ({menu.kind})")
+    _entries(menu.entries, "", list(default.path), lines)
+    path = ">".join(str(i) for i in default.path)
+    titles = " > ".join(clean(t) for t in default.titles)
+    lines.append(f"default: {path} '{titles}' ({'; '.join(clean(r) for r in default.reasons)})")
 
 
-def _disk_lines(found: dict[str, Any], lines: list[str]) -> None:
+def _disk_lines(found: InspectReply, lines: list[str]) -> None:
     lines.append("volumes:")
-    for vol in found.get("volumes", []):
+    for vol in found.volumes:
         desc = vol.get("fstype") or "no filesystem"
         if vol.get("uuid"):
             desc += f" uuid={vol['uuid']}"
@@ -141,5 +145,5 @@ def _disk_lines(found: dict[str, Any], lines: list[str]) -> None:
             desc += f" ({vol['error']})"
         lines.append(f"  ({clean(vol['name'])}) {vol['size']} bytes at {vol['offset']}: {clean(desc)}")
     lines.append("boot configs (in order of preference):")
-    for cfg in found.get("configs", []) or [{"kind": "none found", "volume": "", "path": ""}]:
+    for cfg in found.configs or [{"kind": "none found", "volume": "", "path": ""}]:
         lines.append(f"  {cfg['kind']}: ({clean(cfg['volume'])}){clean(cfg['path'])}")

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pvboot.config.grub2.numbers import strtoul
+
 # BootSpec.kind values
 LINUX = "linux"  # linux/linux16/linuxefi (+ initrd): a PV/PVH guest kernel
 MULTIBOOT = "multiboot"  # multiboot/multiboot2 + module: a Xen dom0 or other multiboot kernel
@@ -21,16 +23,27 @@ NOTHING = "nothing"  # the entry loads no kernel
 
 @dataclass
 class FileRef:
-    """A file named by a config: the volume it resolves on (GRUB device name) and its path there."""
+    """A file named by a config: the volume it resolves on (GRUB device name) and its path there; or a
+    byte range of that file (`span`: offset, length), for a loader that boots a part of a file (a
+    Unified Kernel Image's .linux, .initrd and .cmdline sections), with the name the range goes by."""
 
     volume: str | None
     path: str
+    span: tuple[int, int] | None = None
+    span_name: str = ""
 
     def display(self) -> str:
-        return f"({self.volume}){self.path}" if self.volume else self.path
+        where = f"({self.volume}){self.path}" if self.volume else self.path
+        if self.span is None:
+            return where
+        offset, length = self.span
+        return f"{where}:{self.span_name or 'bytes'}[{offset}+{length}]"
 
     def to_json(self) -> dict[str, Any]:
-        return {"volume": self.volume, "path": self.path}
+        doc: dict[str, Any] = {"volume": self.volume, "path": self.path}
+        if self.span is not None:
+            doc.update(offset=self.span[0], length=self.span[1], section=self.span_name or None)
+        return doc
 
 
 @dataclass
@@ -46,7 +59,7 @@ class BootSpec:
     modules: list[str] = field(default_factory=list)  # multiboot modules, for messages
     errors: list[str] = field(default_factory=list)  # what went wrong while the entry ran
     # GRUB 2 loader modules holding a kernel ("linux", "linux16", "multiboot", "multiboot2"): their own
-    # `loaded` state beside this slot (see config/grub2/commands.py); not part of the answer
+    # `loaded` state beside this slot (see config/grub2/loader.py); not part of the answer
     loaded_modules: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
@@ -140,26 +153,9 @@ class Choice:
 
 
 def grub_strtoul(text: str) -> int | None:
-    """GRUB 2.06's grub_strtoul(text, NULL, 0): a leading number (0x hex, 0 octal) or None when there
-    is none; trailing text is ignored, overflow of 32 bits (i386-pc's long) gives -1."""
-    i = 0
-    while i < len(text) and text[i] in " \t\n\r\f\v":
-        i += 1
-    base = 10
-    if text[i : i + 2] == "0x":
-        base, i = 16, i + 2
-    elif text[i : i + 1] == "0" and text[i + 1 : i + 2] in tuple("01234567"):
-        base = 8
-    digits = "0123456789abcdef"[:base]
-    num = None
-    while i < len(text) and text[i].lower() in digits:
-        num = (num or 0) * base + digits.index(text[i].lower())
-        if num > 0xFFFFFFFF:
-            return -1
-        i += 1
-    if num is None:
-        return None
-    return num - (1 << 32) if num >= 1 << 31 else num  # cast to int
+    """GRUB 2.06's grub_strtoul(text, NULL, 0) cast to int: a leading number (0x hex, 0 octal) or None
+    when there is none; trailing text is ignored, overflow of 32 bits (i386-pc's long) gives -1."""
+    return strtoul(text)[0]
 
 
 def menuentry_eq(name: str, spec: str) -> bool:

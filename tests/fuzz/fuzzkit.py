@@ -6,7 +6,7 @@ directory, or anything on `--output` after a failure.
 
 Two ways to run one case:
 
-* `run_inprocess` -- the child side (pvboot.guest.GuestSession) in a forked process, with output files
+* `run_inprocess` -- the child side (pvboot.reader.GuestSession) in a forked process, with output files
   standing in for the ones the parent would create. Only pvboot.errors.PvbootError may leave a request;
   anything else is a crash. Fast (no interpreter start-up), so the bulk of the fuzzing runs this way.
 * `run_cli` -- the real command line as libxl runs it (`pvboot -q --output=F --output-format=simple0
@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pvrun
 from layouts import sha256_file
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -64,8 +65,8 @@ class Outcome:
 
 def _child_run(image: str, requests: Sequence[dict[str, object]], kfd: int, rfd: int) -> dict[str, object]:
     from pvboot.errors import PvbootError
-    from pvboot.guest import GuestSession, OutputFds
     from pvboot.limits import Limits
+    from pvboot.reader import GuestSession, OutputFds
 
     session = GuestSession(image, Limits.from_env(), OutputFds(kfd, rfd))
     result: dict[str, object] = {"status": "ok", "ops": []}
@@ -304,10 +305,9 @@ def run_cli(
             str(image),
         ]
     )
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+    full_env = pvrun.environment(env)
     full_env.setdefault("TERM", "vt100")
-    command = [sys.executable, "-m", "pvboot", *args]
+    command = pvrun.command(*args)
     wrapper = subprocess.run(
         [sys.executable, "-c", _WRAPPER, json.dumps(command), str(timeout), json.dumps(full_env)],
         capture_output=True,

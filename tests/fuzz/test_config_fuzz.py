@@ -4,7 +4,7 @@ BLS entries for `blscfg`), systemd-boot BLS entries, extlinux.conf (with INCLUDE
 Hypothesis generates hostile programs from each format's grammar -- deep nesting, recursion, loops,
 self-sourcing, odd quoting, NULs, newlines and terminal escapes in words -- and writes them into
 fixed-size "slots" (files pre-allocated in real ext4 images, padded with a comment), then boots the image
-in-process (pvboot.guest.GuestSession in a forked child). Only a PvbootError may come out; a boot must
+in-process (pvboot.reader.GuestSession in a forked child). Only a PvbootError may come out; a boot must
 copy a file of the guest byte for byte; every run ends within the time and memory caps. A sample of
 examples also goes through the real CLI. PVBOOT_FUZZ_EXAMPLES sets the examples per grammar.
 """

@@ -1,4 +1,5 @@
-"""What the parent accepts from the reading process before it answers libxl (boot._answer)."""
+"""What the parent accepts from the reading process before it answers libxl (protocol.validate_reply, then
+boot._answer against the files themselves)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from pvboot.boot import _answer
+from pvboot import boot
 from pvboot.errors import GuestDataError
 from pvboot.outfiles import OutputFiles
+from pvboot.output import BootAnswer
+from pvboot.sandbox.protocol import BootReply, validate_reply
 
 
 @pytest.fixture
@@ -23,6 +26,7 @@ def files(tmp_path: Path) -> OutputFiles:
 
 def reply(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
+        "type": "extracted",
         "kernel_source": "(hd0,msdos1)/boot/vmlinuz",
         "ramdisk_sources": ["(hd0,msdos1)/boot/initrd.img"],
         "kernel_size": 100,
@@ -32,6 +36,13 @@ def reply(**changes: Any) -> dict[str, Any]:
     }
     base.update(changes)
     return base
+
+
+def _answer(raw: dict[str, Any], files: OutputFiles, initrds: list[str], args: str | None) -> BootAnswer:
+    """The parent's path: the reply validated, then checked against the output files."""
+    reply = validate_reply("boot", raw)
+    assert isinstance(reply, BootReply)
+    return boot._answer(reply, files, initrds, args)
 
 
 def test_a_good_reply_names_the_created_files(files: OutputFiles) -> None:

@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from tuihelp import ROOT_PW, Images, pbkdf2_hash
 
-from pvboot.config.grub2.lscat import human_size, render_cat
 from pvboot.config.grub_legacy import grub_legacy_menu
+from pvboot.config.legacyauth import legacy_auth
 from pvboot.errors import GuestDataError, NotFoundError
 from pvboot.tui import keys, layout
 from pvboot.tui.auth import Auth, check_md5crypt, check_pbkdf2, check_secret, strword
 from pvboot.tui.console import Session
 from pvboot.tui.editor import Buffer, kernel_line
-from pvboot.tui.legacyauth import legacy_auth
 from pvboot.tui.text import Charset, choose_charset, words_wrap
 from pvboot.tui.tty import Abort
 
@@ -390,22 +389,16 @@ def test_timeout_zero_boots_the_default_without_a_key() -> None:
 # -- ls and cat -------------------------------------------------------------------------------------
 
 
-def test_render_cat_and_human_size() -> None:
-    assert render_cat(b"a\tb\r\nc\x01\xff\xc3\xa9\r", False) == "a\tb<d>\nc<1><ff>\u00e9<d>"
-    assert render_cat(b"a\r\nb\r", True) == "a\nb<d>"
-    assert render_cat("\u0085".encode(), False) == "<c2><85>"
-    assert [human_size(n) for n in (1023, 1536, 3 << 20)] == ["1023", "1.50K", "3.00M"]
-
-
 def test_ls_and_cat_at_the_command_line(images: Images) -> None:
     from diskbuild import marker_initrd, marker_kernel
-    from pvboot.guest import GuestSession, OutputFds
     from pvboot.limits import Limits
+    from pvboot.reader import GuestSession, OutputFds
+    from pvboot.sandbox.protocol import CommandRequest
 
     session = GuestSession(str(images("menu")), Limits(), OutputFds(None, None))
 
     def out(line: str) -> str:
-        return str(session.command({"line": line})["output"])
+        return session.command(CommandRequest(line)).output
 
     assert out("ls") == "(hd0) (hd0,msdos1) \n"
     assert out("ls (hd0,msdos1)").startswith("\tPartition hd0,msdos1: Filesystem type ext*, UUID 5a1e0b2c")

@@ -1,48 +1,46 @@
-"""The data-only menus (BLS for systemd-boot, extlinux/syslinux, GRUB legacy) read from a guest volume.
+"""The readers of the data-only menus (BLS for systemd-boot, extlinux/syslinux, GRUB legacy) on a volume.
 
-Each reader sees the config's own volume through `VolumeFiles`, so its relative and absolute paths
+Each reader sees the config's own volume through `guestview.VolumeFiles`, so its relative and absolute paths
 resolve there, as the boot loader that owns the config would resolve them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from pvboot.config.discover import FoundConfig
-from pvboot.config.guestview import GuestView
+from pvboot.config.guestview import GuestView, VolumeFiles
+from pvboot.config.menusource import FlatMenu
 from pvboot.config.source import dirname, join
-from pvboot.disk.fsapi import Kind
 from pvboot.errors import NotFoundError
 from pvboot.limits import Limits
-from pvboot.menu import FileRef, Menu
+from pvboot.menu import Menu
+
+if TYPE_CHECKING:
+    from pvboot.config.grub2.session import Grub2Session
+
+Log = Callable[[str], None]
 
 
-class VolumeFiles:
-    """`ConfigFiles` over one guest volume, text reads capped at the config size limit."""
-
-    def __init__(self, view: GuestView, volume: str, limits: Limits) -> None:
-        self.view = view
-        self.volume = volume
-        self.limits = limits
-
-    def read(self, path: str) -> str:
-        return self.view.read_text(FileRef(self.volume, path), self.limits.max_config_size)
-
-    def listdir(self, path: str) -> list[str]:
-        return self.view.listdir(FileRef(self.volume, path))
-
-    def exists(self, path: str) -> bool:
-        return self.view.kind(FileRef(self.volume, path)) is not None
-
-    def is_file(self, path: str) -> bool:
-        return self.view.kind(FileRef(self.volume, path)) is Kind.FILE
-
-
-def _named(menu: Menu, found: FoundConfig, kind: str) -> Menu:
+def _flat(view: GuestView, found: FoundConfig, limits: Limits, log: Log, menu: Menu) -> FlatMenu:
+    """`menu` as a MenuSource; its edited entries and `c` run in a GRUB 2 session on the config's volume."""
     menu.source = f"({found.volume}){found.path}"
-    menu.kind = kind
-    return menu
+    menu.kind = found.kind.value
+    if not menu.entries:
+        raise NotFoundError(f"{menu.source}: the config defines no menu entries")
+
+    def scratch() -> Grub2Session:
+        from pvboot.config.grub2.session import Grub2Session
+
+        session = Grub2Session(view, found.volume, "", limits, log)
+        session.load()
+        return session
+
+    return FlatMenu(menu, scratch)
 
 
-def bls_menu(view: GuestView, found: FoundConfig, limits: Limits) -> Menu:
+def bls_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Log) -> FlatMenu:
     """BLS entries with no grub.cfg to read them: systemd-boot's menu, with its loader.conf."""
     from pvboot.config.sdboot import systemd_boot_menu
 
@@ -52,18 +50,18 @@ def bls_menu(view: GuestView, found: FoundConfig, limits: Limits) -> Menu:
         conf_text: str | None = files.read(loader_conf)
     except NotFoundError:
         conf_text = None
-    return _named(systemd_boot_menu(files, found.path, conf_text), found, "bls")
+    return _flat(view, found, limits, log, systemd_boot_menu(files, found.path, conf_text))
 
 
-def extlinux_menu(view: GuestView, found: FoundConfig, limits: Limits) -> Menu:
+def extlinux_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Log) -> FlatMenu:
     from pvboot.config.extlinux import extlinux_menu as read_extlinux
 
     files = VolumeFiles(view, found.volume, limits)
-    return _named(read_extlinux(files.read(found.path), files, found.path), found, "extlinux")
+    return _flat(view, found, limits, log, read_extlinux(files.read(found.path), files, found.path))
 
 
-def legacy_menu(view: GuestView, found: FoundConfig, limits: Limits) -> Menu:
+def legacy_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Log) -> FlatMenu:
     from pvboot.config.grub_legacy import grub_legacy_menu
 
     files = VolumeFiles(view, found.volume, limits)
-    return _named(grub_legacy_menu(files.read(found.path), files, found.path), found, "grub-legacy")
+    return _flat(view, found, limits, log, grub_legacy_menu(files.read(found.path), files, found.path))

@@ -13,6 +13,7 @@ from pvboot.disk.fsapi import Kind
 from pvboot.disk.tree import FileTree
 from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.limits import Limits
 from pvboot.menu import FileRef
 
 _DEVICE_PATH = re.compile(r"^\(([^()]*)\)(.*)$", re.S)
@@ -123,3 +124,24 @@ class GuestView:
     def fs_type(self, name: str) -> str | None:
         volume = self.find_volume(name)
         return volume.fstype if volume is not None and volume.has_filesystem() else None
+
+
+class VolumeFiles:
+    """`ConfigFiles` over one guest volume, text reads capped at the config size limit."""
+
+    def __init__(self, view: GuestView, volume: str, limits: Limits) -> None:
+        self.view = view
+        self.volume = volume
+        self.limits = limits
+
+    def read(self, path: str) -> str:
+        return self.view.read_text(FileRef(self.volume, path), self.limits.max_config_size)
+
+    def listdir(self, path: str) -> list[str]:
+        return self.view.listdir(FileRef(self.volume, path))
+
+    def exists(self, path: str) -> bool:
+        return self.view.kind(FileRef(self.volume, path)) is not None
+
+    def is_file(self, path: str) -> bool:
+        return self.view.kind(FileRef(self.volume, path)) is Kind.FILE

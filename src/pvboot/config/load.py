@@ -6,48 +6,40 @@ limit is an error, never silently replaced by another menu.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pvboot.config.discover import BLS, EXTLINUX, GRUB2, GRUB_LEGACY, FoundConfig
+from pvboot.config.discover import FoundConfig
+from pvboot.config.formats import BY_KIND
 from pvboot.config.guestview import GuestView
-from pvboot.config.menusource import FlatMenu, MenuSource
+from pvboot.config.menusource import MenuSource
 from pvboot.errors import GuestDataError, LimitError, NotFoundError
 from pvboot.limits import Limits
 
 if TYPE_CHECKING:
     from pvboot.config.grub2.session import Grub2Session
 
+Log = Callable[[str], None]
+MenuReader = Callable[[GuestView, FoundConfig, Limits, Log], MenuSource]
 
-def open_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Callable[[str], None]) -> MenuSource:
-    """The menu of one config, loaded (GRUB 2 configs are run)."""
-    if found.kind == GRUB2:
-        from pvboot.config.grub2.session import Grub2Session
 
-        session = Grub2Session(view, found.volume, found.path, limits, log)
-        session.load()
-        if not session.top:
-            raise NotFoundError(f"({found.volume}){found.path}: the config defines no menu entries")
-        return session
-    from pvboot.config import flatreaders
+def open_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Log) -> MenuSource:
+    """The menu of one config, loaded by its format's reader (`config/formats.py`)."""
+    module, _, function = BY_KIND[found.kind].reader.partition(":")
+    reader: MenuReader = getattr(importlib.import_module(module), function)
+    return reader(view, found, limits, log)
 
-    readers = {
-        BLS: flatreaders.bls_menu,
-        EXTLINUX: flatreaders.extlinux_menu,
-        GRUB_LEGACY: flatreaders.legacy_menu,
-    }
-    menu = readers[found.kind](view, found, limits)
-    if not menu.entries:
+
+def grub2_menu(view: GuestView, found: FoundConfig, limits: Limits, log: Log) -> Grub2Session:
+    """A grub.cfg, run as GRUB runs it: its menu is whatever the script defined."""
+    from pvboot.config.grub2.session import Grub2Session
+
+    session = Grub2Session(view, found.volume, found.path, limits, log)
+    session.load()
+    if not session.top:
         raise NotFoundError(f"({found.volume}){found.path}: the config defines no menu entries")
-
-    def scratch() -> Grub2Session:
-        from pvboot.config.grub2.session import Grub2Session
-
-        session = Grub2Session(view, found.volume, "", limits, log)
-        session.load()
-        return session
-
-    return FlatMenu(menu, scratch)
+    return session
 
 
 def load_menu(

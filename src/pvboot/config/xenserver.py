@@ -11,25 +11,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pvboot.disk.volumes import GuestDisk
 from pvboot.extract import GuestFile
+from pvboot.sandbox.protocol import XenKernel
 
 XENKERNEL_PLACES = (("/xenkernel", "/xeninitrd"), ("/boot/xenkernel", "/boot/xeninitrd"))
 FALLBACK_KERNEL = "/kernel-xenserver"
-
-
-@dataclass(frozen=True)
-class XenKernel:
-    """Where `/xenkernel` was found: the volume (GRUB's name) and the kernel and initrd paths there."""
-
-    volume: str
-    kernel: str
-    initrd: str | None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"volume": self.volume, "kernel": self.kernel, "initrd": self.initrd}
 
 
 def find_xenkernel(disk: GuestDisk) -> XenKernel | None:

@@ -1,7 +1,7 @@
 """The kernel stage's two seams: the child checks the chosen files before copying them, the parent
 validates what the child says about them before it goes into the JSON answer.
 
-Child (guest.py, before copying):   check = check_boot_files(kernel, initrds, devicetree, limits, ...)
+Reader (reader.py, before copying):   check = check_boot_files(kernel, initrds, devicetree, limits, ...)
                                     reply.update(check.reply_fields())
 Parent (boot.py, building extra):   extra.update(clean_reply_fields(reply))
 """
@@ -12,16 +12,14 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
-from pvboot.disk.tree import FileTree
 from pvboot.errors import GuestDataError
 from pvboot.kernel.check import KernelInfo, check_kernel
 from pvboot.kernel.dtb import DtbInfo, validate_dtb
 from pvboot.kernel.initrd import check_initrd
-from pvboot.kernel.limits import KernelLimits
 from pvboot.kernel.verdicts import needs_decoding
-from pvboot.limits import Limits
+from pvboot.limits import KernelLimits, Limits
 
 trace = logging.getLogger("pvboot.trace")
 
@@ -31,16 +29,14 @@ class KernelNotBootable(GuestDataError):
 
 
 class GuestFileLike(Protocol):
-    """pvboot.extract.GuestFile: a file in a guest tree."""
-
-    @property
-    def tree(self) -> FileTree: ...
-
-    @property
-    def path(self) -> str: ...
+    """pvboot.extract.GuestFile: a file in a guest tree, or a byte range of one."""
 
     @property
     def display(self) -> str: ...
+
+    def open(self) -> tuple[int, BinaryIO]: ...
+
+    def read_small(self, cap: int) -> bytes: ...
 
 
 @dataclass
@@ -93,7 +89,7 @@ def check_boot_files(
     kl = KernelLimits.from_limits(limits)
     if devicetree is not None:
         result.devicetree_source = devicetree.display
-        data = devicetree.tree.read_small(devicetree.path, kl.max_dtb_size)
+        data = devicetree.read_small(kl.max_dtb_size)
         if check:
             result.devicetree = validate_dtb(data, devicetree.display, kl)
             trace.info(
@@ -107,23 +103,23 @@ def check_boot_files(
     if not check:
         trace.info("kernel %s: not checked (--no-kernel-check)", kernel.display)
         return result
-    node, stream = kernel.tree.open_file(kernel.path)
-    if defer_decoding and node.size > 0:
+    size, stream = kernel.open()
+    if defer_decoding and size > 0:
         stream.seek(0)
         with contextlib.suppress(OSError):  # (then the check itself reports the read error)
             result.kernel_deferred = needs_decoding(stream.read(4096))
     if result.kernel_deferred:
         trace.info("kernel %s: compressed: judged once its copy is made (kernel/judge.py)", kernel.display)
     else:
-        info = check_kernel(stream, node.size, limits)
+        info = check_kernel(stream, size, limits)
         result.kernel = info
         trace.info("kernel %s: %s", kernel.display, describe(info.to_json()))
         if not info.bootable:
             raise KernelNotBootable(refusal(info.problems, kernel.display, entry))
         result.warnings += [f"kernel {kernel.display}: {w}" for w in info.warnings]
     for item in initrds:
-        node, stream = item.tree.open_file(item.path)
-        warning = check_initrd(stream, node.size, item.display)
+        size, stream = item.open()
+        warning = check_initrd(stream, size, item.display)
         if warning:
             trace.info("%s", warning)
             result.warnings.append(warning)

@@ -23,14 +23,15 @@ import logging
 import os
 from typing import Any
 
-from pvboot.errors import GuestDataError, PvbootError
+from pvboot.errors import PvbootError
 from pvboot.kernel.check import KernelInfo, check_kernel
-from pvboot.kernel.files import KernelNotBootable, clean_reply_fields, describe, refusal
+from pvboot.kernel.files import KernelNotBootable, describe, refusal
 from pvboot.kernel.verdicts import VerdictCache, fd_chunks, file_digest
 from pvboot.limits import Limits
 from pvboot.sandbox.channel import Channel, ChannelClosed
 from pvboot.sandbox.child import Child, Confinement, describe_failure
 from pvboot.sandbox.confine import Identity
+from pvboot.sandbox.protocol import BootReply, judged_verdict, with_verdict
 
 trace = logging.getLogger("pvboot.trace")
 
@@ -44,45 +45,35 @@ DECODERS = (
 
 
 def settle(
-    reply: dict[str, Any],
+    reply: BootReply,
     kernel_fd: int,
     limits: Limits,
     *,
     runas: Identity | None = None,
     debug: bool = False,
-) -> None:
-    """Give a reply whose kernel the reader copied unjudged its verdict (`kernel_info`, and the kernel's
-    warnings): the one remembered for the SHA-256 of the copy at `kernel_fd`, else the judge's on that
-    copy, remembered when positive. Raises KernelNotBootable for a kernel Xen could not start."""
+) -> BootReply:
+    """`reply`, whose kernel the reader copied unjudged, with its verdict (`kernel_info`, and the
+    kernel's warnings): the one remembered for the SHA-256 of the copy at `kernel_fd`, else the judge's
+    on that copy, remembered when positive. Raises KernelNotBootable for a kernel Xen could not start."""
     judge = _fork_judge(kernel_fd, limits, runas, debug)
     try:
         digest = file_digest(fd_chunks(kernel_fd))
         cache = VerdictCache.load()  # only now: the reader has stopped, the judge was forked before
         remembered = cache.lookup(digest)
         if remembered is not None:
-            info: Any = KernelInfo.from_json(remembered).to_json()
+            answer: dict[str, Any] = {"kernel_info": KernelInfo.from_json(remembered).to_json()}
         else:
-            info = judge.request({"op": "judge"}, limits.wall_timeout).get("kernel_info")
+            answer = judge.request({"op": "judge"}, limits.wall_timeout)
     finally:
         judge.stop(grace=0)
-    if not isinstance(info, dict):
-        raise GuestDataError("the kernel's judge reported no verdict")
-    verdict = clean_reply_fields({"kernel_info": info})["kernel_info"]
-    kernel = _shown(reply.get("kernel_source"))
+    verdict = judged_verdict(answer)
+    kernel = reply.kernel_source[:1000]  # (checked printable by the protocol)
     trace.info("kernel %s: %s", kernel, describe(verdict))
     if not verdict["bootable"]:
-        raise KernelNotBootable(refusal(verdict["problems"], kernel, _shown(reply.get("title")) or None))
+        raise KernelNotBootable(refusal(verdict["problems"], kernel, (reply.title or "")[:1000] or None))
     if remembered is None:
         cache.remember(digest, verdict)  # (positive verdicts without problems only; never fatal)
-    earlier = reply.get("warnings")
-    reply["kernel_info"] = verdict
-    reply["warnings"] = [*(earlier if isinstance(earlier, list) else []), *(
-        f"kernel {kernel}: {w}" for w in verdict["warnings"])]  # fmt: skip
-
-
-def _shown(value: object) -> str:
-    """A reader's string for a message: printable, bounded (the parent checks it again later)."""
-    return "".join(ch if ch.isprintable() else "?" for ch in value[:1000]) if isinstance(value, str) else ""
+    return with_verdict(reply, verdict, [f"kernel {kernel}: {w}" for w in verdict["warnings"]])
 
 
 def _fork_judge(kernel_fd: int, limits: Limits, runas: Identity | None, debug: bool) -> Child:

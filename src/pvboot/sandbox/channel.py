@@ -1,33 +1,27 @@
 """Length-prefixed JSON messages over a socket, bounded in size and in time.
 
-The parent reads the reader's replies with `ReplyBounds`: the length header is checked before one byte
-of the payload is read, and the payload's values and nesting are counted (over its bytes, strings
-skipped, by C-speed scans) before it is decoded, so a subverted reader cannot make the root parent build
-an arbitrarily large object graph (a 32 MiB reply of `{}`s decodes into ~820 MiB of dicts).
+The parent reads the reader's replies with `ReplyBounds`: the length header is checked here before one
+byte of the payload is read, and the payload is then decoded by `protocol.decode_reply`, which counts
+its values and nesting (over its bytes, strings skipped, by C-speed scans) first, so a subverted reader
+cannot make the root parent build an arbitrarily large object graph (a 32 MiB reply of `{}`s decodes
+into ~820 MiB of dicts). What the decoded reply may say is checked by `protocol.validate_reply`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 import select
 import socket
 import struct
 import time
 from typing import Any
 
-from pvboot.errors import GuestDataError, LimitError, PvbootError
+from pvboot.errors import LimitError, PvbootError
 from pvboot.limits import ReplyBounds
+from pvboot.sandbox.protocol import decode_reply
 
 MAX_MESSAGE = 32 << 20  # the parent's requests (an edited entry's text), and the child's own sends
 _HEADER = struct.Struct("!I")
-# A JSON string (possessive: linear, no backtracking), replaced by "" before counting
-_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_DELTA = [0] * 256
-_DELTA[ord("[")] = _DELTA[ord("{")] = 1
-_DELTA[ord("]")] = _DELTA[ord("}")] = -1
 
 
 class ChannelClosed(PvbootError):
@@ -70,10 +64,7 @@ class Channel:
             if not isinstance(message, dict):
                 raise ChannelClosed("malformed message from the child")
             return message
-        message = _decode_bounded(payload, bounds)
-        if not isinstance(message, dict):
-            raise GuestDataError("malformed reply from the process reading the guest disk (not an object)")
-        return message
+        return decode_reply(payload, bounds)
 
     def _read_exact(self, size: int, deadline: float | None) -> bytes:
         chunks: list[bytes] = []
@@ -96,38 +87,6 @@ class Channel:
 
 def _size_text(size: int) -> str:
     return f"{size >> 20} MiB" if size and size % (1 << 20) == 0 else f"{size} bytes"
-
-
-def _decode_bounded(payload: bytes, bounds: ReplyBounds) -> Any:
-    """`payload` decoded, after checking (without decoding) that it holds at most `bounds.items` values
-    nested at most `bounds.depth` deep. The sender writes ASCII (ensure_ascii), so anything else is
-    malformed, and the scan below sees every structural byte as what it is."""
-    if not payload.isascii():
-        raise GuestDataError("malformed reply from the process reading the guest disk (not ASCII)")
-    skeleton = _STRING.sub(b'""', payload)
-    items = skeleton.count(b",") + skeleton.count(b"[") + skeleton.count(b"{")
-    if items > bounds.items:
-        raise LimitError(
-            f"a reply from the process reading the guest disk holds about {items} values, more than the "
-            f"limit of {bounds.items}"
-        )
-    brackets = skeleton.translate(None, _NOT_BRACKET)
-    if len(brackets) > bounds.depth:  # (fewer brackets cannot nest deeper)
-        depth = max(itertools.accumulate(map(_DELTA.__getitem__, brackets)), default=0)
-        if depth > bounds.depth:
-            raise LimitError(
-                f"a reply from the process reading the guest disk nests {depth} levels deep, more than "
-                f"the limit of {bounds.depth}"
-            )
-    del skeleton, brackets
-    try:
-        return json.loads(payload.decode("ascii"))
-    except (ValueError, RecursionError):
-        raise GuestDataError("malformed reply from the process reading the guest disk") from None
-    except MemoryError:
-        raise LimitError(
-            "a reply from the process reading the guest disk needs more memory than pvboot's limit"
-        ) from None
 
 
 def pair() -> tuple[Channel, Channel]:

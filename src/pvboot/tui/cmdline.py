@@ -49,6 +49,8 @@ class CommandLine:
             if output and not output.endswith("\n"):
                 tty.write("\n")
             if result.get("boot"):
-                reply = self.session.boot_request({"op": "boot", "console": True}, "command line", tty)
+                reply: dict[str, Any] | None = self.session.boot_request(
+                    {"op": "boot", "console": True}, "command line", tty
+                )
                 if reply is not None:
                     return reply

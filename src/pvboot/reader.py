@@ -1,7 +1,8 @@
-"""The child's side of the boundary: everything that reads guest bytes, served request by request.
+"""The reader's side of the boundary: everything that reads guest bytes, served request by request.
 
-The parent (boot.py) sends small requests; this module opens the disk (only after the sandbox has
-confined the process), finds configs and copies files, and answers with plain JSON-able data.
+Runs in the confined reader process. The parent (boot.py) sends the requests of sandbox/protocol.py;
+this module opens the disk (only after the sandbox has confined the process), finds configs and copies
+files, and answers with that module's typed replies.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pvboot.config.discover import EXTLINUX, GRUB2, GRUB_LEGACY, FoundConfig, find_configs
+from pvboot.config.formats import ConfigKind
 from pvboot.config.guestview import GuestView
 from pvboot.config.load import load_menu, open_menu
 from pvboot.config.menusource import MenuSource
@@ -25,6 +27,27 @@ from pvboot.limits import Limits
 from pvboot.menu import BootSpec, Choice, FileRef
 from pvboot.sandbox.channel import Channel, ChannelClosed
 from pvboot.sandbox.child import describe_failure
+from pvboot.sandbox.protocol import (
+    BootEntryRequest,
+    BootReply,
+    CommandReply,
+    CommandRequest,
+    DefaultChoice,
+    ErrorReply,
+    ExtractRequest,
+    InspectReply,
+    InspectRequest,
+    IsconfigReply,
+    IsconfigRequest,
+    JsonObject,
+    MenuReply,
+    MenuRequest,
+    Reply,
+    Request,
+    XenkernelReply,
+    XenkernelRequest,
+    decode_request,
+)
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("pvboot.trace")
@@ -74,25 +97,28 @@ class GuestSession:
             self._disk = GuestDisk(self.image, self.limits, self.offset, self.disk_format)
         return self._disk
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
-        if op == "inspect":
-            return self.inspect(bool(request.get("facts")))
-        if op == "extract":
-            return self.extract(request)
-        if op == "menu":
-            return self.menu()
-        if op == "boot":
-            return self.boot(request)
-        if op == "command":
-            return self.command(request)
-        if op == "isconfig":
-            return self.isconfig()
-        if op == "xenkernel":
-            return self.xenkernel()
-        raise GuestDataError(f"unknown request {op!r}")
+    def handle(self, request: JsonObject) -> JsonObject:
+        """One request in its wire form, answered in the wire form (errors are raised)."""
+        return self.answer(decode_request(request)).to_json()
 
-    def inspect(self, facts: bool = False) -> dict[str, Any]:
+    def answer(self, request: Request) -> Reply:
+        """The typed reply to `request`."""
+        if isinstance(request, InspectRequest):
+            return self.inspect(request.facts)
+        if isinstance(request, ExtractRequest):
+            return self.extract(request)
+        if isinstance(request, MenuRequest):
+            return self.menu()
+        if isinstance(request, BootEntryRequest):
+            return self.boot(request)
+        if isinstance(request, CommandRequest):
+            return self.command(request)
+        if isinstance(request, IsconfigRequest):
+            return self.isconfig()
+        assert isinstance(request, XenkernelRequest)
+        return self.xenkernel()
+
+    def inspect(self, facts: bool = False) -> InspectReply:
         """The disk layout and the boot configs found on it (with sizes and SHA-256 for --report)."""
         volumes = [_describe(v) for v in self.disk.volumes]
         found = find_configs(self.disk)
@@ -103,12 +129,12 @@ class GuestSession:
             for doc, cfg in zip(configs, found, strict=True):
                 tree = self.disk.volume(cfg.volume).tree()
                 doc.update(config_facts(tree, cfg.path, self.limits.max_config_size))
-        return {"type": "inspect", "volumes": volumes, "configs": configs}
+        return InspectReply(volumes, configs)
 
-    def xenkernel(self) -> dict[str, Any]:
+    def xenkernel(self) -> XenkernelReply:
         """XenServer's `/xenkernel`, which boots in place of any menu (config/xenserver.py)."""
         found = find_xenkernel(self.disk) if self.xenserver_rules else None
-        return {"type": "xenkernel", "found": found.to_json() if found else None}
+        return XenkernelReply(found)
 
     def _loaded(self) -> tuple[FoundConfig, MenuSource]:
         """The menu, read once per session; a failure is kept too (the same disk fails the same way,
@@ -124,7 +150,7 @@ class GuestSession:
                 raise
         return self._menu
 
-    def isconfig(self) -> dict[str, Any]:
+    def isconfig(self) -> IsconfigReply:
         """`--isconfig`: the image path is a boot config on the host; what would it boot?"""
         from pvboot.disk.hostfs import host_config_disk
 
@@ -134,76 +160,69 @@ class GuestSession:
         source = open_menu(GuestView(disk, assume_files=True), found, self.limits, trace.info)
         choice = source.choose(None)
         spec = source.run(choice.path)
-        return {
-            "type": "isconfig",
-            "kind": found.kind,
-            "title": " > ".join(choice.titles),
-            "kernel": spec.kernel.path if spec.kernel else None,
-            "initrds": [ref.path for ref in spec.initrds],
-            "args": spec.args,
-            "bootable": spec.pv_bootable,
-            "why": "" if spec.pv_bootable else spec.why_not_bootable(),
-        }
+        return IsconfigReply(
+            kind=found.kind.value,
+            title=" > ".join(choice.titles),
+            kernel=spec.kernel.path if spec.kernel else None,
+            initrds=[ref.path for ref in spec.initrds],
+            args=spec.args,
+            bootable=spec.pv_bootable,
+            why="" if spec.pv_bootable else spec.why_not_bootable(),
+        )
 
-    def menu(self) -> dict[str, Any]:
+    def menu(self) -> MenuReply:
         """The menu as the guest's boot loader shows it, with the default it would take."""
         found, source = self._loaded()
         menu = source.menu()
         choice = source.choose(None)
-        reply: dict[str, Any] = {
-            "type": "menu",
-            "config": found.to_json(),
-            "source": menu.source,
-            "kind": menu.kind,
-            "timeout": menu.timeout,
-            "timeout_style": menu.timeout_style,
-            "entries": [e.to_json() for e in menu.entries],
-            "superusers": menu.superusers,
-            "passwords": menu.passwords,
-            "default": {"path": choice.path, "titles": choice.titles, "reasons": choice.reasons},
-        }
+        reply = MenuReply(
+            config=found.to_json(),
+            source=menu.source,
+            kind=menu.kind,
+            timeout=menu.timeout,
+            timeout_style=menu.timeout_style,
+            entries=[e.to_json() for e in menu.entries],
+            superusers=menu.superusers,
+            passwords=menu.passwords,
+            default=DefaultChoice(choice.path, choice.titles, choice.reasons),
+        )
         if menu.kind == "grub-legacy":  # legacy `password`/`lock` in the console's terms
-            from pvboot.tui.legacyauth import legacy_auth
+            from pvboot.config.legacyauth import legacy_auth
 
-            reply.update(legacy_auth(menu))
+            reply = replace(reply, **legacy_auth(menu))
         return reply
 
-    def command(self, request: dict[str, Any]) -> dict[str, Any]:
+    def command(self, request: CommandRequest) -> CommandReply:
         """One line of the console's GRUB command line; `boot` there arms `boot` with console=True."""
         _, source = self._loaded()
-        result = source.command(str(request.get("line", "")))
+        result = source.command(request.line)
         self._console_boot = result.boot
-        return {
-            "type": "command",
-            "output": result.output,
-            "status": result.status,
-            "boot": result.boot is not None,
-        }
+        return CommandReply(result.output, result.status, result.boot is not None)
 
-    def boot(self, request: dict[str, Any]) -> dict[str, Any]:
+    def boot(self, request: BootEntryRequest) -> BootReply:
         """Choose (the console's pick, --entry, or the default with GRUB's fallbacks), check, extract.
 
         `path` with `source` boots an edited entry; `console` boots what the command line loaded."""
         found, source = self._loaded()
-        if request.get("console"):
+        if request.console:
             if self._console_boot is None:
                 raise GuestDataError("the command line has not booted anything")
             choice, spec = (
                 Choice([], ["command line"], ["booted from the console's command line"]),
                 self._console_boot,
             )
-        elif request.get("path") is not None:
-            path = [int(i) for i in request["path"]]
+        elif request.path is not None:
+            path = list(request.path)
             choice = Choice(path, [], ["chosen on the console"])
-            if request.get("source") is not None:
+            if request.source is not None:
                 choice.reasons.append("edited on the console")
-                spec = source.run_edited(path, str(request["source"]))
+                spec = source.run_edited(path, request.source)
             else:
                 spec = source.run(path)
-        elif request.get("entry") is not None:
-            choice = source.choose(request["entry"])
-            if request.get("reason"):  # the parent's reason for this entry (pvboot/titlerules.py)
-                choice.reasons.append(str(request["reason"]))
+        elif request.entry is not None:
+            choice = source.choose(request.entry)
+            if request.reason:  # the parent's reason for this entry (pvboot/titlerules.py)
+                choice.reasons.append(request.reason)
             spec = source.run(choice.path)
         else:  # the default, with the boot loader's fallbacks (config/grub2/session.py boot_default)
             choice, spec = source.boot_default()
@@ -213,7 +232,7 @@ class GuestSession:
             raise GuestDataError(f"menu entry '{title}' cannot boot as a PV guest: {spec.why_not_bootable()}")
         assert spec.kernel is not None
         kernel = self._ref_file(spec.kernel, found.volume)
-        if self.xenserver_rules:  # (GRUB 2's `linux` already fell back: config/grub2/commands.py)
+        if self.xenserver_rules:  # (GRUB 2's `linux` already fell back: loader.loader_file in config/grub2/)
             replacement = fallback_kernel(kernel)
             if replacement is not None:
                 choice.reasons.append(
@@ -225,12 +244,12 @@ class GuestSession:
         initrds = [self._ref_file(ref, found.volume) for ref in spec.initrds]
         devicetree = self._ref_file(spec.devicetree, found.volume) if spec.devicetree else None
         reply = self._copy(kernel, initrds, devicetree, title)
-        reply.update({"args": spec.args, "title": title, "path": choice.path, "reasons": choice.reasons})
-        return reply
+        return replace(reply, args=spec.args, title=title, path=choice.path, reasons=choice.reasons)
 
     def _ref_file(self, ref: FileRef, home: str) -> GuestFile:
         volume = ref.volume or home
-        return GuestFile(GuestView(self.disk).tree_of(FileRef(volume, ref.path)), ref.path)
+        tree = GuestView(self.disk).tree_of(FileRef(volume, ref.path))
+        return GuestFile(tree, ref.path, ref.span, ref.span_name)
 
     def _locate(self, path: str, volume: str | None) -> GuestFile:
         """`path` (optionally `(device)/path`) on `volume`, else on the first volume holding it."""
@@ -249,16 +268,16 @@ class GuestSession:
                 return GuestFile(vol.tree(), path)
         raise NotFoundError(f"{path}: no such file on any volume of the guest disk")
 
-    def extract(self, request: dict[str, Any]) -> dict[str, Any]:
+    def extract(self, request: ExtractRequest) -> BootReply:
         """Copy the kernel and the initrds (concatenated) into the output files."""
-        kernel = self._locate(str(request["kernel"]), request.get("volume"))
+        kernel = self._locate(request.kernel, request.volume)
         home = kernel.tree.where
-        initrds = [self._locate(str(p), request.get("volume") or home) for p in request.get("initrds", [])]
+        initrds = [self._locate(p, request.volume or home) for p in request.initrds]
         return self._copy(kernel, initrds, None, None)
 
     def _copy(
         self, kernel: GuestFile, initrds: list[GuestFile], devicetree: GuestFile | None, entry: str | None
-    ) -> dict[str, Any]:
+    ) -> BootReply:
         # the kernel stage: refuse a kernel Xen cannot start, warn about initrds, validate the DTB
         checked = check_boot_files(
             kernel,
@@ -269,27 +288,32 @@ class GuestSession:
             check=self.kernel_check,
             defer_decoding=self.defer_decoding and self.fds.kernel is not None,
         )
-        reply: dict[str, Any] = {
-            "type": "extracted",
-            "kernel_source": kernel.display,
-            "ramdisk_sources": [i.display for i in initrds],
-            **checked.reply_fields(),
-        }
+        fields = checked.reply_fields()
+        reply = BootReply(
+            kernel_source=kernel.display,
+            ramdisk_sources=[i.display for i in initrds],
+            kernel_deferred=bool(fields["kernel_deferred"]),
+            kernel_info=fields["kernel_info"],
+            warnings=fields["warnings"],
+            devicetree_source=fields["devicetree_source"],
+            devicetree_info=fields["devicetree_info"],
+        )
         if checked.devicetree_data is not None and self.fds.devicetree is not None:
-            reply["devicetree_size"] = write_devicetree(self.fds.devicetree, checked.devicetree_data)
+            size = write_devicetree(self.fds.devicetree, checked.devicetree_data)
+            reply = replace(reply, devicetree_size=size)
         if self.fds.kernel is None:  # --not-really: check only
             for item in [kernel, *initrds]:
                 item.tree.open_file(item.path)
             return reply
         cap = self.limits.max_file_size
-        reply["kernel_size"] = copy_files([kernel], self.fds.kernel, cap, "kernel")
+        reply = replace(reply, kernel_size=copy_files([kernel], self.fds.kernel, cap, "kernel"))
         if initrds:
             assert self.fds.ramdisk is not None
-            reply["ramdisk_size"] = copy_files(initrds, self.fds.ramdisk, cap, "ramdisk")
+            reply = replace(reply, ramdisk_size=copy_files(initrds, self.fds.ramdisk, cap, "ramdisk"))
         return reply
 
 
-def _config_kind(name: str, path: str) -> str:
+def _config_kind(name: str, path: str) -> ConfigKind:
     """What kind of boot config a host file is, by its name, else by what its lines look like."""
     lower = name.lower()
     if lower in ("menu.lst", "grub.conf"):
@@ -333,8 +357,8 @@ def serve(session: GuestSession, channel: Channel) -> None:
         try:
             reply = session.handle(request)
         except PvbootError as exc:
-            reply = {"type": "error", "message": str(exc)}
+            reply = ErrorReply(str(exc)).to_json()
         except Exception as exc:
             log.debug("failure", exc_info=True)
-            reply = {"type": "error", "message": describe_failure(exc, session.limits.child_address_space)}
+            reply = ErrorReply(describe_failure(exc, session.limits.child_address_space)).to_json()
         channel.send(reply)
