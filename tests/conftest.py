@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+import pvrun
 from layouts import BuildError, ImageFactory, Tree, missing_tools
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -58,10 +58,10 @@ def pvboot() -> PvbootRunner:
     def run(
         args: Sequence[str], env: dict[str, str] | None = None, command: Sequence[str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        full_env = {**os.environ, **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
-        argv = [*(command or [sys.executable, "-m", "pvboot"]), *args]
-        return subprocess.run(argv, env=full_env, capture_output=True, timeout=180, check=False)
+        if command is None:
+            return pvrun.pvboot(*args, env=env, timeout=180)
+        argv = [*command, *args]
+        return subprocess.run(argv, env=pvrun.environment(env), capture_output=True, timeout=180, check=False)
 
     return run
 

@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from layouts import mkext
+
 GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 GPT_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 
@@ -36,12 +38,8 @@ def make_fs(part: Part, out: Path) -> int:
     size = part.size_mib or (_tree_mib(part.tree) * 13 // 10 + 16)
     out.unlink(missing_ok=True)
     if part.fs == "ext4":
-        cmd = ["mkfs.ext4", "-q", "-F", "-d", str(part.tree)]
-        if part.uuid:
-            cmd += ["-U", part.uuid]
-        if part.label:
-            cmd += ["-L", part.label]
-        subprocess.run([*cmd, str(out), f"{size}M"], check=True)
+        options = [*(["-U", part.uuid] if part.uuid else []), *(["-L", part.label] if part.label else [])]
+        mkext("ext4", part.tree, out, size << 20, *options, block_size=None)
     elif part.fs == "vfat":
         size = max(size, 40)
         cmd = ["mkfs.vfat", "-C"]

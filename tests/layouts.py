@@ -190,9 +190,12 @@ def partition(target: Path | str, script: str) -> list[dict[str, int | str]]:
     return list(table["partitions"])
 
 
-def mkext(kind: str, tree: Path, path: Path, size: int) -> Path:
-    """An ext2/ext4 filesystem image populated from `tree` (mke2fs -d keeps symlinks)."""
-    run(f"mkfs.{kind}", "-q", "-F", "-b", "4096", "-d", tree, path, f"{size // 1024}k")
+def mkext(kind: str, tree: Path, path: Path, size: int, *options: str, block_size: int | None = 4096) -> Path:
+    """An ext2/ext4 filesystem image of `size` bytes populated from `tree` (mke2fs -d keeps symlinks):
+    the one way tests make ext filesystems from a tree (`options`: -U, -L, -N ...; `block_size` None:
+    mke2fs's own choice for the size)."""
+    block = ["-b", str(block_size)] if block_size else []
+    run(f"mkfs.{kind}", "-q", "-F", *block, *options, "-d", tree, path, f"{size // 1024}k")
     return path
 
 

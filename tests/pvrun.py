@@ -1,4 +1,6 @@
-"""Run pvboot exactly as libxl does and read back its answer and files."""
+"""The one way tests run pvboot: `python -m pvboot` on this checkout's src, as libxl calls it, with its
+answer and files read back (`boot`). Other runners (the fuzzers' resource-measuring wrapper, strace) build
+on `command()` and `environment()`."""
 
 from __future__ import annotations
 
@@ -21,16 +23,25 @@ class Result:
     leftover: list[str]
 
 
+def command(*args: str) -> list[str]:
+    """The argv that runs pvboot with `args`."""
+    return [sys.executable, "-m", "pvboot", *args]
+
+
+def environment(env: dict[str, str] | None = None, inherit: bool = True) -> dict[str, str]:
+    """The environment pvboot runs in: this process's (unless not `inherit`), then `env`, with this
+    checkout's src first on PYTHONPATH."""
+    full = {**(os.environ if inherit else {}), **(env or {})}
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, full.get("PYTHONPATH")]))
+    return full
+
+
 def pvboot(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, inherit: bool = True
 ) -> subprocess.CompletedProcess[bytes]:
-    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    """pvboot with `args`; never raises on a failure exit."""
     return subprocess.run(
-        [sys.executable, "-m", "pvboot", *args],
-        capture_output=True,
-        env=full_env,
-        timeout=timeout,
-        check=False,
+        command(*args), capture_output=True, env=environment(env, inherit), timeout=timeout, check=False
     )
 
 

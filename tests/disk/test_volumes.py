@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pvboot.disk.layer import Found, Holder
 
 from layouts import LVM_GUID, MIB, loop_device, lvm_environment, mkext, partition, place, run, sparse_file
 from pvboot.disk import gpt, lvm, mbr, volumes
+from pvboot.disk.layer import Found, Holder
 from pvboot.disk.volumes import VOLUME_SYSTEMS, GuestDisk
 from pvboot.errors import LimitError
 from pvboot.limits import Limits

@@ -7,7 +7,7 @@ and extlinux files, relative and absolute symlinks, a file with holes for multi-
 names for multi-block and indexed directories), then encoded as sparse images (atheris_targets). The
 internal XFS log, which no reader opens, is left out (it is 2 MiB of an otherwise 70 KiB seed). Config
 seeds are the real configs in tests/e2e/xen/menus/ and, when present, ../shared/corpus/ (distribution
-tools' output), GRUB-checked scripts of tests/grub2/; kernel seeds are tests/kernel/kernel_samples.py's
+tools' output), GRUB-checked scripts of tests/config/grub2/; kernel seeds are tests/kernel/kernel_samples.py's
 images compressed by the real compressors, the host's DTBs and the head of its kernel.
 
 The cache is $PVBOOT_ATHERIS_CACHE (default build/atheris/seeds/) under a key that changes with this
@@ -419,7 +419,9 @@ def _grub2(work: Path, out: Path) -> Iterator[tuple[str, bytes]]:
 def _grub2_script(work: Path, out: Path) -> Iterator[tuple[str, bytes]]:
     for name, cfg, _ in _grub_cfgs():
         yield name, cfg
-    spec = importlib.util.spec_from_file_location("_grub2_cases", TESTS / "grub2" / "test_script_language.py")
+    spec = importlib.util.spec_from_file_location(
+        "_grub2_cases", TESTS / "config" / "grub2" / "test_script_language.py"
+    )
     if spec is None or spec.loader is None:
         return
     module = importlib.util.module_from_spec(spec)

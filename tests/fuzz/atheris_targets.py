@@ -2,7 +2,7 @@
 
 Each target turns one fuzz input (bytes) into the guest data one reader takes and calls the real pvboot
 entry point on it, the one the child side uses (tests/fuzz/fuzzkit.py runs the same code through
-pvboot.guest.GuestSession):
+pvboot.reader.GuestSession):
 
 | target | input | pvboot entry point |
 |---|---|---|
@@ -62,9 +62,8 @@ from pvboot.disk.stream import RawReader, window
 from pvboot.disk.tree import FileTree
 from pvboot.disk.volumes import GuestDisk, Volume
 from pvboot.errors import PvbootError
-from pvboot.kernel.limits import KernelLimits
 from pvboot.kernel.stub import stub_kernel
-from pvboot.limits import Limits
+from pvboot.limits import KernelLimits, Limits
 
 SECTOR = 512
 HEADER = struct.Struct("<BIH")
@@ -626,7 +625,7 @@ def session_target(data: bytes, slots: tuple[str, ...]) -> None:
     """The requests of `pvboot -l` and of a boot (inspect, menu, boot) on a disk holding the config files,
     then the last entry by its path, and the console: `@console`'s text as an edited entry, its first
     lines at the command line."""
-    from pvboot.guest import GuestSession, OutputFds
+    from pvboot.reader import GuestSession, OutputFds
 
     files, links = config_files(data, slots)
     session = GuestSession("fuzz.img", LIMITS, OutputFds(None, None))
@@ -784,7 +783,14 @@ BLS_SLOTS = ("/loader/entries/a.conf", "/loader/entries/b.conf", "/loader/entrie
              "/loader/loader.conf", "@console")  # fmt: skip
 EXTLINUX_SLOTS = ("/boot/extlinux/extlinux.conf", "/boot/extlinux/inc.cfg", "@console")
 LEGACY_SLOTS = ("/boot/grub/menu.lst", "/boot/grub/other.lst", "@console")
-CONFIG_MODULES = ("pvboot.guest", "pvboot.config", "pvboot.kernel", "pvboot.tui.legacyauth", "pvboot.report")
+PARSERS = "pvboot.disk.fs.preload"  # the adapters import their parsers on first use: instrument them too
+CONFIG_MODULES = (
+    "pvboot.reader",
+    "pvboot.config",
+    "pvboot.kernel",
+    "pvboot.config.legacyauth",
+    "pvboot.report",
+)
 KERNEL_MODULES = ("pvboot.kernel", "dissect.util.compression")
 
 TARGETS: dict[str, Target] = {
@@ -796,7 +802,7 @@ TARGETS: dict[str, Target] = {
             "ext2/3/4 (disk/fs/ext.py, dissect.extfs)",
             ci_runs=400,
             tokens=_disk_tokens(b"\x53\xef", b"\x0a\xf3"),
-            modules=("pvboot.disk.fs.ext",),
+            modules=("pvboot.disk.fs.ext", PARSERS),
         ),
         Target(
             "xfs",
@@ -804,7 +810,7 @@ TARGETS: dict[str, Target] = {
             "XFS v4/v5 (disk/fs/xfs.py, dissect.xfs)",
             ci_runs=200,
             tokens=_disk_tokens(b"XFSB", b"IN", b"XDB3", b"XDD3", b"BMA3"),
-            modules=("pvboot.disk.fs.xfs",),
+            modules=("pvboot.disk.fs.xfs", PARSERS),
         ),
         Target(
             "btrfs",
@@ -812,7 +818,7 @@ TARGETS: dict[str, Target] = {
             "Btrfs (disk/fs/btrfs.py, dissect.btrfs)",
             ci_runs=200,
             tokens=_disk_tokens(b"_BHRfS_M"),
-            modules=("pvboot.disk.fs.btrfs",),
+            modules=("pvboot.disk.fs.btrfs", PARSERS),
         ),
         Target(
             "fat",
@@ -820,7 +826,7 @@ TARGETS: dict[str, Target] = {
             "FAT12/16/32 (disk/fs/fat.py, dissect.fat)",
             ci_runs=150,
             tokens=_disk_tokens(b"FAT32   ", b"FAT16   ", b"\xeb\x3c\x90", b"\x55\xaa"),
-            modules=("pvboot.disk.fs.fat",),
+            modules=("pvboot.disk.fs.fat", PARSERS),
         ),
         Target(
             "iso9660",
@@ -828,12 +834,12 @@ TARGETS: dict[str, Target] = {
             "ISO9660, Rock Ridge, Joliet (disk/fs/iso9660.py, pycdlib)",
             ci_runs=300,
             tokens=_disk_tokens(b"CD001", b"RR", b"SL", b"NM", b"PX", b"SP"),
-            modules=("pvboot.disk.fs.iso9660",),
+            modules=("pvboot.disk.fs.iso9660", PARSERS),
         ),
         Target(
             "partitions",
             disk_target,
-            "MBR and GPT (disk/partitions.py) through disk/volumes.py",
+            "MBR and GPT (disk/mbr.py, disk/gpt.py) through disk/volumes.py",
             tokens=_disk_tokens(b"EFI PART", b"\x55\xaa", b"\x05", b"\x0f", b"\xee"),
             modules=("pvboot.disk.volumes",),
             ci_runs=1000,
@@ -867,7 +873,7 @@ TARGETS: dict[str, Target] = {
             "grub2",
             lambda d: session_target(d, GRUB2_SLOTS),
             "grub.cfg, grubenv, blscfg entries, console "
-            "(config/grub2/, config/bls.py) through guest.GuestSession",
+            "(config/grub2/, config/bls.py) through reader.GuestSession",
             ci_runs=40,
             cpu_seconds=5.0,
             tokens=(*_GRUB_WORDS, SEPARATOR),

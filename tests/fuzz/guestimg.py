@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from layouts import mkext
 from pvboot.kernel.stub import stub_kernel
 
 MIB = 1 << 20
@@ -56,10 +56,4 @@ def build_ext4(work: Path, guest: Guest, name: str = "disk.img") -> Path:
     for path, target in guest.links.items():
         os.symlink(target, _target(root, path))
     size = guest.size_mib or max(16, total * 3 // 2 // MIB + 16)
-    image = work / name
-    subprocess.run(
-        ["mkfs.ext4", "-q", "-F", "-b", "4096", "-N", "4096", "-d", str(root), str(image), f"{size}M"],
-        check=True,
-        capture_output=True,
-    )
-    return image
+    return mkext("ext4", root, work / name, size * MIB, "-N", "4096")

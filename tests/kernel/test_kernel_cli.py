@@ -1,5 +1,5 @@
 """pvboot on real images holding real kernels: the JSON it prints matches docs/schema/, the kernel stage's
-checks in-process (check_boot_files on a real guest filesystem) and, once wired into boot.py/guest.py
+checks in-process (check_boot_files on a real guest filesystem) and, once wired into boot.py/reader.py
 (`--no-kernel-check` exists), end to end: what boots, what is refused and how the refusal reads."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import json
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from kernel_samples import ElfSpec, bzimage_of, make_elf, newc
 
+import pvrun
 from pvboot.disk.volumes import GuestDisk
 from pvboot.extract import GuestFile
 from pvboot.kernel import DtbError, KernelNotBootable, check_boot_files, clean_reply_fields
@@ -45,20 +45,12 @@ def validate(doc: dict, name: str) -> None:
 
 
 def pvboot(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PYTHONPATH": str(SRC),
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "PVBOOT_RUN_LOG": "none",
-        "PVBOOT_CACHE_DIR": "none",
-    }
+    """pvboot in a bare environment, its output as text."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PVBOOT_RUN_LOG": "none", "PVBOOT_CACHE_DIR": "none"}
     return subprocess.run(
-        [sys.executable, "-m", "pvboot", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+        pvrun.command(*args), capture_output=True, text=True, env=pvrun.environment(env, inherit=False),
+        timeout=300, check=False,
+    )  # fmt: skip
 
 
 def wired() -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,3 +106,30 @@ def test_runas_as_an_ordinary_user_is_a_usage_error(tmp_path: Path) -> None:
     proc = pvrun.pvboot("-q", f"--runas={os.geteuid() + 1}", str(image))
     assert proc.returncode != 0
     assert b"needs pvboot to be started as root" in proc.stderr
+
+
+def test_runas_lists_a_grub_legacy_menu_from_an_install_it_cannot_read(
+    tmp_path: Path, root_only: None
+) -> None:
+    """The reader's modules are all loaded before the uid changes when that uid cannot read pvboot's
+    own installation: the GRUB-legacy password reader included (it once lived in the console package,
+    which the reader does not preload, and `-l` failed with "No module named ...")."""
+    from layouts import mkext
+
+    install = tmp_path / "install"
+    shutil.copytree(
+        Path(pvrun.SRC) / "pvboot", install / "pvboot", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    os.chmod(install, 0o700)
+    tree = tmp_path / "tree"
+    (tree / "boot" / "grub").mkdir(parents=True)
+    (tree / "boot" / "grub" / "menu.lst").write_text("password s3cret\ntitle legacy one\n kernel /vmlinuz\n")
+    (tree / "vmlinuz").write_bytes(b"a kernel")
+    image = mkext("ext4", tree, tmp_path / "legacy.img", 16 << 20)
+    env = {**os.environ, "PYTHONPATH": str(install), "PVBOOT_RUN_LOG": "none", "PVBOOT_CACHE_DIR": "none"}
+    proc = subprocess.run(
+        pvrun.command("-l", f"--runas={OWNER}", str(image)),
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "legacy one" in proc.stdout

@@ -8,18 +8,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+import pvrun
+
 if TYPE_CHECKING:
     from conftest import LayoutImages
 
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 TRACED = (
     "openat,open,read,pread64,readv,preadv,dup,dup2,dup3,"
     "unshare,prctl,setresuid,seccomp,clone,clone3,fork,vfork"
@@ -102,10 +102,10 @@ def strace_run(tmp_path: Path, image: Path, *args: str) -> tuple[subprocess.Comp
     log = tmp_path / "trace"
     argv = [
         "strace", "-f", "-qq", "-y", "-s", "256", "-o", str(log), "-e", f"trace={TRACED}",
-        sys.executable, "-m", "pvboot", "-q", f"--output-directory={out}", f"--output={tmp_path / 'answer'}",
-        "--output-format=simple0", *args, str(image),
+        *pvrun.command("-q", f"--output-directory={out}", f"--output={tmp_path / 'answer'}",
+                       "--output-format=simple0", *args, str(image)),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": SRC}
+    env = pvrun.environment()
     proc = subprocess.run(argv, env=env, capture_output=True, timeout=300, check=False)
     return proc, log.read_text(errors="replace")
 

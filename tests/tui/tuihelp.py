@@ -12,15 +12,14 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pvrun
 from diskbuild import Part, make_disk, marker_initrd, marker_kernel, put
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 U = "5a1e0b2c-0000-4000-8000-00000000d0d0"
 KERNELS = "abgtlx"  # /boot/vmlinuz-K and /boot/initrd-K for each letter
 ALICE_PW = "alice-pw"
@@ -156,23 +155,17 @@ class Console:
         self.out.mkdir(parents=True)
         self.answer = work / "answer"
         self.answer.write_bytes(b"")
-        pvboot = [
-            sys.executable,
-            "-m",
-            "pvboot",
-            "-i",
-            *extra,
-            f"--output={self.answer}",
-            "--output-format=simple0",
-            f"--output-directory={self.out}",
-            str(image),
-        ]
+        pvboot = pvrun.command(
+            "-i", *extra, f"--output={self.answer}", "--output-format=simple0",
+            f"--output-directory={self.out}", str(image),
+        )  # fmt: skip
+        path = shlex.quote(pvrun.environment()["PYTHONPATH"])
         env_words = " ".join(f"{k}={shlex.quote(v)}" for k, v in {"TERM": "vt100", **env}.items())
         script = work / "run.sh"
         script.write_text(
             "#!/bin/sh\n"
             f"stty -g > {work}/stty.before\n"
-            f"env {env_words} PYTHONPATH={shlex.quote(str(SRC))} {shlex.join(pvboot)} 2> {work}/stderr\n"
+            f"env {env_words} PYTHONPATH={path} {shlex.join(pvboot)} 2> {work}/stderr\n"
             f"echo $? > {work}/rc.tmp\n"
             f"stty -g > {work}/stty.after\n"
             f"mv {work}/rc.tmp {work}/rc\n"

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from pvboot.config.source import ConfigFiles, dirname, join
 from pvboot.errors import LimitError, NotFoundError
+from pvboot.limits import EXTLINUX_MAX_INCLUDE_DEPTH as MAX_INCLUDE_DEPTH
+from pvboot.limits import EXTLINUX_MAX_INCLUDES as MAX_INCLUDES
+from pvboot.limits import EXTLINUX_MAX_LABELS as MAX_LABELS
+from pvboot.limits import EXTLINUX_MAX_LINE as MAX_LINE
 
-MAX_LINE = 4095
-MAX_INCLUDE_DEPTH = 16  # pxelinux's (and U-Boot's) nesting limit
-MAX_INCLUDES = 64
-MAX_LABELS = 10_000
 KERNEL_TYPES = (
     "none",
     "localboot",

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pvboot.config.source import ConfigFiles, join
-from pvboot.config.vercmp import efi_fnmatch, strverscmp_improved
+from pvboot.config.vercmp import cmp, efi_fnmatch, strverscmp_improved
 from pvboot.errors import LimitError, NotFoundError
+from pvboot.limits import SDBOOT_MAX_ENTRIES as MAX_ENTRIES
 from pvboot.menu import CHAINLOADER, LINUX, BootSpec, Entry, FileRef, Menu
 
-MAX_ENTRIES = 512
 INT_MAX = 0x7FFFFFFF
 TIMEOUT_TYPE_MAX = 0xFFFFFFFF
 TIMEOUT_MENU_FORCE = 0xFFFFFFFF
@@ -146,22 +147,18 @@ def _type1(files: ConfigFiles, filename: str, text: str, architecture: str) -> S
     return entry
 
 
-def _cmp(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
-
-
 def _strcmp16(a: str | None, b: str | None) -> int:
     if a is None or b is None:
-        return _cmp(a is not None, b is not None)
-    return _cmp(a, b)
+        return cmp(a is not None, b is not None)
+    return cmp(a, b)
 
 
 def _compare(a: SdBootEntry, b: SdBootEntry) -> int:
     """config_entry_compare."""
-    r = _cmp(a.tries_left == 0, b.tries_left == 0)
+    r = cmp(a.tries_left == 0, b.tries_left == 0)
     if r:
         return r
-    r = _cmp(a.sort_key is None, b.sort_key is None)
+    r = cmp(a.sort_key is None, b.sort_key is None)
     if r:
         return r
     if a.sort_key is not None and b.sort_key is not None:
@@ -172,7 +169,7 @@ def _compare(a: SdBootEntry, b: SdBootEntry) -> int:
     r = -strverscmp_improved(a.id, b.id)
     if r or a.tries_left < 0 or b.tries_left < 0:
         return r
-    return -_cmp(a.tries_left, b.tries_left) or _cmp(a.tries_done, b.tries_done)
+    return -cmp(a.tries_left, b.tries_left) or cmp(a.tries_done, b.tries_done)
 
 
 def _generate_titles(entries: list[SdBootEntry]) -> None:
@@ -189,7 +186,7 @@ def _generate_titles(entries: list[SdBootEntry]) -> None:
                     ok = unique[i] = unique[k] = False
         return ok
 
-    suffixes = (
+    suffixes: tuple[Callable[[SdBootEntry], str | None], ...] = (
         lambda e: e.version,
         lambda e: e.machine_id[:8] if e.machine_id is not None else None,
         lambda e: e.id,

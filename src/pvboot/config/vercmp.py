@@ -9,6 +9,8 @@ is ported as written rather than approximated by a library.
 
 from __future__ import annotations
 
+from typing import Any
+
 _DIGITS = "0123456789"
 _ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -21,8 +23,9 @@ def _isalpha(c: str) -> bool:
     return c != "" and c in _ALPHA
 
 
-def _cmp(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+def cmp(a: Any, b: Any) -> int:
+    """C's three-way comparison: -1, 0 or 1."""
+    return int(a > b) - int(a < b)
 
 
 def rpmvercmp(a: str, b: str) -> int:
@@ -120,15 +123,15 @@ def strverscmp_improved(a: str | None, b: str | None) -> int:
         while j < lb and not _is_version_char(b[j]):
             j += 1
         if at(a, i) == "~" or at(b, j) == "~":  # pre-releases are older
-            r = _cmp(at(a, i) != "~", at(b, j) != "~")
+            r = cmp(at(a, i) != "~", at(b, j) != "~")
             if r:
                 return r
             i, j = i + 1, j + 1
         if i >= la or j >= lb:
-            return _cmp(at(a, i), at(b, j))
+            return cmp(at(a, i), at(b, j))
         for sep in "-^.":
             if at(a, i) == sep or at(b, j) == sep:
-                r = _cmp(at(a, i) != sep, at(b, j) != sep)
+                r = cmp(at(a, i) != sep, at(b, j) != sep)
                 if r:
                     return r
                 i, j = i + 1, j + 1
@@ -138,14 +141,14 @@ def strverscmp_improved(a: str | None, b: str | None) -> int:
                 ii += 1
             while _isdigit(at(b, jj)):
                 jj += 1
-            r = _cmp(i != ii, j != jj)
+            r = cmp(i != ii, j != jj)
             if r:
                 return r
             while at(a, i) == "0":
                 i += 1
             while at(b, j) == "0":
                 j += 1
-            r = _cmp(ii - i, jj - j) or _cmp(a[i:ii], b[j:jj])
+            r = cmp(ii - i, jj - j) or cmp(a[i:ii], b[j:jj])
             if r:
                 return r
         else:
@@ -155,7 +158,7 @@ def strverscmp_improved(a: str | None, b: str | None) -> int:
             while _isalpha(at(b, jj)):
                 jj += 1
             k = min(ii - i, jj - j)
-            r = _cmp(a[i : i + k], b[j : j + k]) or _cmp(ii - i, jj - j)
+            r = cmp(a[i : i + k], b[j : j + k]) or cmp(ii - i, jj - j)
             if r:
                 return r
         i, j = ii, jj

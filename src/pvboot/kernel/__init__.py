@@ -16,7 +16,7 @@ from pvboot.kernel.files import (
     write_devicetree,
 )
 from pvboot.kernel.initrd import check_initrd
-from pvboot.kernel.limits import KernelLimits
+from pvboot.limits import KernelLimits
 
 __all__ = [
     "BootFilesCheck",

@@ -22,8 +22,7 @@ from typing import Any, BinaryIO
 from pvboot.errors import GuestDataError, LimitError
 from pvboot.kernel import elfxen
 from pvboot.kernel.decompress import BannerScanner, Unpacked, detect, printable
-from pvboot.kernel.limits import KernelLimits
-from pvboot.limits import Limits
+from pvboot.limits import KernelLimits, Limits
 
 XC_DOM_DECOMPRESS_MAX = 1 << 30
 ARM64_MAGIC_V0 = 0x14000008

@@ -31,14 +31,14 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
 from pvboot.errors import GuestDataError, LimitError, is_codec_panic
-from pvboot.kernel.limits import KernelLimits
+from pvboot.limits import LZMA_MEMLIMIT, KernelLimits
 
 CHUNK = 1 << 20
 IN_CHUNK = 64 << 10
 HEAD_CACHE = 64 << 10  # decoded bytes kept from the start (ELF header and program headers live there)
 # An xz/lzma header sizes the decoder's dictionary (up to 4 GiB); the kernel build and initramfs tools
-# use 1-64 MiB: past this, "corrupt or unsupported" instead of a MemoryError under the reader's limit.
-LZMA_MEMLIMIT = 160 << 20
+# use 1-64 MiB: past LZMA_MEMLIMIT, "corrupt or unsupported" instead of a MemoryError under the reader's
+# limit.
 
 # (name, magic) in the order Xen's bzImage loader tests them
 MAGICS: tuple[tuple[str, bytes], ...] = (
@@ -140,7 +140,7 @@ class _Incremental:
                 if not self.pending and not obj.unconsumed_tail:
                     self.done = True
                     return obj.flush() if not obj.eof else b""
-            out = obj.decompress(self.pending, n)
+            out: bytes = obj.decompress(self.pending, n)
             self.pending = obj.unconsumed_tail
             if obj.eof:
                 self.done = True
@@ -154,10 +154,10 @@ class _Incremental:
             if not data:
                 self.done = True  # the input ends before the stream does: truncated
                 return b""
-        out = obj.decompress(data, n)
+        chunk: bytes = obj.decompress(data, n)
         if obj.eof:
             self.done = True
-        return out
+        return chunk
 
 
 def _zstd_decompressor() -> Any:

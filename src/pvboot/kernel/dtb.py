@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pvboot.errors import GuestDataError, LimitError
-from pvboot.kernel.limits import KernelLimits
-from pvboot.limits import Limits
+from pvboot.limits import KernelLimits, Limits
 
 FDT_MAGIC = 0xD00DFEED
 FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
@@ -93,7 +92,7 @@ def validate_dtb(data: bytes, name: str, limits: Limits | KernelLimits | None = 
         raise bad(f"truncated: the header says {total} bytes, the file has {len(data)}")
 
     def inside(off: int, size: int = 0) -> bool:
-        return header <= off <= total and off + size <= total
+        return bool(header <= off <= total and off + size <= total)
 
     if not inside(off_rsv):
         raise bad(f"the memory reservation map (at {off_rsv}) lies outside the blob")

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pvboot.errors import GuestDataError, LimitError
-from pvboot.kernel.limits import KernelLimits
+from pvboot.limits import ELF_MAX_STRING as MAX_STRING
+from pvboot.limits import KernelLimits
 
 EM_386, EM_ARM, EM_X86_64, EM_AARCH64 = 3, 40, 62, 183
 PT_LOAD, PT_NOTE = 1, 4
@@ -65,7 +66,6 @@ FEATURES = (
     "hvm_callback_vector",
     "dom0",
 )
-MAX_STRING = 4096  # libelf's ELF_MAX_STRING_LENGTH
 
 
 class Blob(Protocol):

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from pvboot.errors import GuestDataError
 from pvboot.kernel.decompress import Source, detect, open_decoder, printable
-from pvboot.kernel.limits import KernelLimits
+from pvboot.limits import KernelLimits
 
 NEWC = (b"070701", b"070702")
 HEAD = 8192

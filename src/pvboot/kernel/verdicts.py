@@ -25,12 +25,13 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
+from pvboot.limits import VERDICTS_MAX_ENTRIES as MAX_ENTRIES
+from pvboot.limits import VERDICTS_MAX_FILE_SIZE as MAX_FILE_SIZE
+
 ENV = "PVBOOT_CACHE_DIR"
 DEFAULT_DIR = "/var/cache/pvboot"
 OFF = ("", "-", "none", "off")
 FILE_NAME = "kernel-verdicts.json"
-MAX_ENTRIES = 256
-MAX_FILE_SIZE = 4 << 20
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 BZIMAGE_MAGIC = b"HdrS"  # at 0x202: a bzImage, whose payload the check decodes

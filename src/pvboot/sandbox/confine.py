@@ -581,7 +581,6 @@ LAZY_MODULES = (
     "dissect.util.compression.lzo",
     "backports.zstd",
     "pycdlib",
-    "pvboot.tui.legacyauth",
     "encodings.utf_16",
     "encodings.utf_16_le",
     "encodings.utf_16_be",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tuihelp import ALICE_PW, ROOT_PW, SRC, Images, StartConsole, booted, stopped
+from tuihelp import ALICE_PW, ROOT_PW, Images, StartConsole, booted, stopped
+
+import pvrun
 
 ALPHA = ("/boot/vmlinuz-a", "root=/dev/xvda1 ro quiet", "/boot/initrd-a")
 
@@ -308,16 +309,8 @@ def test_passwords_unrestricted_entry_needs_none(console: StartConsole) -> None:
 def _no_tty_boot(images: Images, tmp_path: Path, close_stdin: bool) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(SRC), "TERM": "vt100"}
-    argv = [
-        sys.executable,
-        "-m",
-        "pvboot",
-        "-i",
-        "--output-format=simple0",
-        f"--output-directory={out}",
-        str(images("menu")),
-    ]
+    env = pvrun.environment({"TERM": "vt100"})
+    argv = pvrun.command("-i", "--output-format=simple0", f"--output-directory={out}", str(images("menu")))
     proc = subprocess.run(
         argv,
         stdin=None if close_stdin else subprocess.DEVNULL,

@@ -1,5 +1,6 @@
 """GRUB legacy passwords as GRUB 2's legacy_configfile turns them into access rules (legacy_parse.c,
-legacycfg.c), for the menu reply of a grub-legacy menu.
+legacycfg.c), for the menu reply of a grub-legacy menu. It runs in the reader (pvboot.reader), beside the
+menu.lst reader, never in the console that asks for the passwords.
 
 - A global `password [--md5] PASSWD` becomes `if [ "$superusers" = "" ]; then superusers=legacy; fi;
   legacy_password ...`: user "legacy" with that secret, and superusers "legacy". The reader already

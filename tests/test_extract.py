@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import pvrun
 from layouts import INITRD, KERNEL, LAYOUTS, MIB, mkext, partition, sha256_file, sparse_file
 from pvboot.disk.fsapi import Extent, FileSystem, Kind, Node
 from pvboot.disk.tree import FileTree
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 LIMITS = Limits()
 CAP = 128 * MIB
-SRC = Path(__file__).resolve().parents[2] / "src"
 # layouts whose boot files lie plainly in the image: every byte goes through the forced syscall
 PLAIN = {
     "ext4-logical", "ext2-mbr", "ext4-mbr", "xfs-gpt", "ext4-gpt-4k", "fat32-esp", "iso9660", "lvm",
@@ -516,15 +516,13 @@ def test_cli_peak_rss_for_a_300_mib_initrd(big_image: tuple[Path, str], tmp_path
         "import os, resource, sys\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
-        "    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+        "    os.execv(sys.argv[1], sys.argv[1:])\n"
         "_, status = os.waitpid(pid, 0)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
         "sys.exit(os.waitstatus_to_exitcode(status))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC), "PYGRUB_MAX_FILE_SIZE_MB": "512"}
+    env = pvrun.environment({"PYGRUB_MAX_FILE_SIZE_MB": "512"})
     argv = [
-        "-m",
-        "pvboot",
         "-q",
         "--no-kernel-check",  # the stand-in kernel is random bytes: this measures the copy
         f"--output={answer}",
@@ -532,7 +530,7 @@ def test_cli_peak_rss_for_a_300_mib_initrd(big_image: tuple[Path, str], tmp_path
         f"--output-directory={out}",
     ]
     proc = subprocess.run(
-        [sys.executable, "-c", wrapper, *argv, str(image)],
+        [sys.executable, "-c", wrapper, *pvrun.command(*argv, str(image))],
         env=env,
         capture_output=True,
         text=True,
@@ -543,3 +541,42 @@ def test_cli_peak_rss_for_a_300_mib_initrd(big_image: tuple[Path, str], tmp_path
     assert sha256_file(Path(fields["ramdisk"])) == digest
     peak_kib = int(proc.stdout.split()[-1])
     assert peak_kib < 64 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+SPANS = [(0, 10), (99_990, 20), (4096, 5 * MIB), (5 * MIB - 5, 70_010), (9 * MIB - 7, 7), (123, 0)]
+
+
+@pytest.mark.parametrize("forced", list(FORCED))
+def test_a_byte_range_of_a_file_is_copied_alone(
+    forced: str, sparse_image: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """A GuestFile with a span (a UKI's section) copies exactly those bytes, across data, holes and the
+    file's end, by every copy method; its stream reads the same bytes."""
+    image, data = sparse_image
+    disk = GuestDisk(str(image), LIMITS)
+    try:
+        tree = disk.volumes[0].tree()
+        files = [GuestFile(tree, "/boot/sparse", span, ".linux") for span in SPANS]
+        with open(tmp_path / "out", "wb") as out:
+            size = copy_files(files, out.fileno(), CAP, "kernel", FORCED[forced])
+        want = b"".join(data[offset : offset + length] for offset, length in SPANS)
+        assert size == len(want) and (tmp_path / "out").read_bytes() == want
+        length, stream = files[3].open()
+        assert length == 70_010 and stream.read() == data[5 * MIB - 5 : 5 * MIB + 70_005]
+        assert files[0].display == "(hd0)/boot/sparse:.linux[0+10]"
+    finally:
+        disk.close()
+
+
+@pytest.mark.parametrize("span", [(-1, 10), (0, 9 * MIB + 1), (9 * MIB, 1), (5, -1)])
+def test_a_byte_range_outside_the_file_is_refused(
+    span: tuple[int, int], sparse_image: tuple[Path, bytes]
+) -> None:
+    image, _ = sparse_image
+    disk = GuestDisk(str(image), LIMITS)
+    try:
+        item = GuestFile(disk.volumes[0].tree(), "/boot/sparse", span)
+        with open(os.devnull, "wb") as out, pytest.raises(GuestDataError, match="outside the file"):
+            copy_files([item], out.fileno(), CAP, "kernel")
+    finally:
+        disk.close()

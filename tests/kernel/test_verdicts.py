@@ -12,12 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from kernel_samples import ElfSpec, bzimage_of, make_elf, newc
 
+import pvrun
 import subvert
 from pvboot.kernel.verdicts import FILE_NAME, MAX_ENTRIES, VerdictCache
 
@@ -63,8 +63,8 @@ def boot_args(out: Path, *extra: str) -> list[str]:
 
 
 def boot(disk: Path, cache: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC), "PVBOOT_CACHE_DIR": cache}
-    argv = [sys.executable, "-m", "pvboot", *boot_args(out, *extra), str(disk)]
+    argv = pvrun.command(*boot_args(out, *extra), str(disk))
+    env = pvrun.environment({"PVBOOT_CACHE_DIR": cache})
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
