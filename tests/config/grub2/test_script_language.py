@@ -1235,6 +1235,50 @@ regexp --set=1x:v 'a' a; echo "8 $?"
 8 18
 """,
     ),
+    # ---- tr (commands/tr.c) ------------------------------------------------------------------------------
+    Case(
+        "tr_sets_cases_variables_and_errors",
+        r"""tr abc xyz aabbcc-cab
+tr -U "Hello World"
+tr -D "Hello World"
+tr -U -D "MiXeD"
+set v=hello
+tr -s v -U
+echo "v=$v"
+tr -s v lo LO
+echo "v=$v"
+tr -s v eh HE world
+echo "v=$v"
+tr aa xy aaa
+tr abc xy abc
+echo "rc=$?"
+tr a b c d
+echo "rc=$?"
+tr
+echo "rc=$?"
+tr -s unset_var_x -U
+echo "rc=$?"
+tr "" "" abc
+tr -s w -D "ABC"
+echo "w=$w"
+""",
+        """\
+xxyyzz-zxy
+HELLO WORLD
+hello world
+mixed
+v=HELLO
+v=HELLO
+v=world
+xxx
+rc=18
+rc=18
+rc=18
+rc=18
+abc
+w=abc
+""",
+    ),
     # ---- wildcards --------------------------------------------------------------------------------------
     Case(
         "wildcard_expansion",

@@ -351,6 +351,53 @@ def _regexp(interp: ScriptRuntime, args: list[str], block: str | None) -> int:
     return 0
 
 
+_TR_OPTIONS = (Option("set", "s", takes_value=True), Option("upcase", "U"), Option("downcase", "D"))
+_LOWER, _UPPER = "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _tr(interp: ScriptRuntime, args: list[str], block: str | None) -> int:
+    """commands/tr.c: `tr [-s VAR] [-U|-D] [SET1 SET2] [STRING]`: each character of STRING (or of $VAR)
+    found in SET1 becomes the one at the same place in SET2 (its first occurrence counts); printed, or
+    stored in VAR. One argument is the string, two the sets (the string is $VAR), three all of them.
+    Where GRUB would read a NULL (a string or set that neither an argument nor an option gives) it is
+    "missing parameters" here too."""
+    try:
+        opts = parse_options(args, _TR_OPTIONS)
+    except HelpRequested:
+        interp.write("Usage: tr [OPTIONS] [SET1] [SET2] [STRING]\n")
+        return 0
+    except OptionError as e:
+        return interp.error(GrubErr.BAD_ARGUMENT, str(e))
+    var = opts.one("set") if opts.has("set") else None
+    source: str | None = interp.get(var) if var is not None else None
+    sets: tuple[str, str] | None = None
+    if opts.has("upcase"):
+        sets = (_LOWER, _UPPER)
+    if opts.has("downcase"):  # (checked after --upcase: it wins)
+        sets = (_UPPER, _LOWER)
+    rest = opts.args
+    if len(rest) > 3:
+        return interp.error(GrubErr.BAD_ARGUMENT, "too many parameters")
+    if len(rest) == 1:
+        source = rest[0]
+    elif len(rest) >= 2:
+        sets = (rest[0], rest[1])
+        source = rest[2] if len(rest) == 3 else source
+    if sets is None or source is None:
+        return interp.error(GrubErr.BAD_ARGUMENT, "missing parameters")
+    before, after = sets
+    if len(before) != len(after):
+        return interp.error(GrubErr.BAD_ARGUMENT, "set sizes did not match")
+    interp.charge(len(source))
+    table = {c: after[before.index(c)] for c in set(source) if c in before}
+    result = "".join(table.get(c, c) for c in source)
+    if var is not None:
+        interp.set(str(var), result)
+    else:
+        interp.write(result + "\n")
+    return 0
+
+
 # The builtins every Interpreter has (registered with block_as_arg: a `{ … }` block is the last word).
 BUILTINS: dict[str, Builtin] = {
     "echo": _echo,
@@ -362,6 +409,7 @@ BUILTINS: dict[str, Builtin] = {
     "test": _test,
     "[": _test,
     "regexp": _regexp,
+    "tr": _tr,
     "eval": _eval,
     "source": _source,
     ".": _source,
