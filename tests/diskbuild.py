@@ -10,8 +10,12 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layouts import mkext
+
+if TYPE_CHECKING:
+    from pvboot.config.source import HostDirFiles
 
 GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 GPT_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
@@ -118,3 +122,12 @@ def put(tree: Path, path: str, data: bytes) -> None:
     target = tree / path.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
+
+
+def config_tree(root: Path, files: dict[str, str]) -> HostDirFiles:
+    """`files` (absolute path -> text) written under `root`, seen as a config's volume."""
+    from pvboot.config.source import HostDirFiles
+
+    for path, text in files.items():
+        put(root, path, text.encode())
+    return HostDirFiles(root)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from diskbuild import config_tree as tree
 from pvboot.config.bls import (
     BlscfgState,
     BlsEntry,
@@ -21,26 +22,17 @@ from pvboot.config.bls import (
     blscfg_expand,
     blscfg_menuentry,
     parse_blscfg_text,
-    parse_sdboot_text,
     systemd_boot_menu,
 )
 from pvboot.config.source import HostDirFiles
-from pvboot.config.vercmp import blscfg_cmp, efi_fnmatch, rpmvercmp, strverscmp_improved
+from pvboot.config.vercmp import efi_fnmatch, rpmvercmp, strverscmp_improved
 from pvboot.errors import LimitError, NotFoundError, PvbootError
-from pvboot.menu import CHAINLOADER, LINUX, NOTHING
+from pvboot.menu import LINUX, NOTHING
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 BLS_CORPUS = CORPUS / "systemd-kernel-install-bls"
 U = "5a1e0b2c-0000-4000-8000-00000000d0d0"
 MID = "6c1d8e0c2f5a4b6e9d3a7b1c0e2f4a5b"
-
-
-def tree(root: Path, files: dict[str, str]) -> HostDirFiles:
-    for path, text in files.items():
-        host = root / path.lstrip("/")
-        host.parent.mkdir(parents=True, exist_ok=True)
-        host.write_text(text)
-    return HostDirFiles(root)
 
 
 class MemFiles:
@@ -97,128 +89,6 @@ def test_corpus_blscfg_newest_first_ids_are_file_names(corpus_tree: HostDirFiles
     assert boot is not None and boot.kernel is not None
     assert boot.kernel.path == f"/boot/{MID}/6.1.0-20-amd64/linux"
     assert boot.args.split() == f"root=UUID={U} ro quiet systemd.machine_id={MID}".split()
-
-
-# --- version comparisons
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "want"),
-    [  # rpm's rpmvercmp test vectors (those without '+'/'^', which GRUB's copy treats differently)
-        ("1.0", "1.0", 0),
-        ("1.0", "2.0", -1),
-        ("2.0", "1.0", 1),
-        ("2.0.1", "2.0.1", 0),
-        ("2.0", "2.0.1", -1),
-        ("2.0.1", "2.0", 1),
-        ("2.0.1a", "2.0.1a", 0),
-        ("2.0.1a", "2.0.1", 1),
-        ("2.0.1", "2.0.1a", -1),
-        ("5.5p1", "5.5p1", 0),
-        ("5.5p1", "5.5p2", -1),
-        ("5.5p2", "5.5p1", 1),
-        ("5.5p10", "5.5p10", 0),
-        ("5.5p1", "5.5p10", -1),
-        ("5.5p10", "5.5p1", 1),
-        ("10xyz", "10.1xyz", -1),
-        ("10.1xyz", "10xyz", 1),
-        ("xyz10", "xyz10", 0),
-        ("xyz10", "xyz10.1", -1),
-        ("xyz10.1", "xyz10", 1),
-        ("xyz.4", "xyz.4", 0),
-        ("xyz.4", "8", -1),
-        ("8", "xyz.4", 1),
-        ("xyz.4", "2", -1),
-        ("2", "xyz.4", 1),
-        ("5.5p2", "5.6p1", -1),
-        ("5.6p1", "5.5p2", 1),
-        ("5.6p1", "6.5p1", -1),
-        ("6.5p1", "5.6p1", 1),
-        ("6.0.rc1", "6.0", 1),
-        ("6.0", "6.0.rc1", -1),
-        ("10b2", "10a1", 1),
-        ("10a2", "10b2", -1),
-        ("1.0aa", "1.0aa", 0),
-        ("1.0a", "1.0aa", -1),
-        ("1.0aa", "1.0a", 1),
-        ("10.0001", "10.0001", 0),
-        ("10.0001", "10.1", 0),
-        ("10.1", "10.0001", 0),
-        ("10.0001", "10.0039", -1),
-        ("10.0039", "10.0001", 1),
-        ("4.999.9", "5.0", -1),
-        ("5.0", "4.999.9", 1),
-        ("20101121", "20101121", 0),
-        ("20101121", "20101122", -1),
-        ("20101122", "20101121", 1),
-        ("2_0", "2_0", 0),
-        ("2.0", "2_0", 0),
-        ("2_0", "2.0", 0),
-        ("a", "a", 0),
-        ("1.0~rc1", "1.0~rc1", 0),
-        ("1.0~rc1", "1.0", -1),
-        ("1.0", "1.0~rc1", 1),
-        ("1.0~rc1", "1.0~rc2", -1),
-        ("1.0~rc2", "1.0~rc1", 1),
-        ("1.0~rc1~git123", "1.0~rc1~git123", 0),
-        ("1.0~rc1~git123", "1.0~rc1", -1),
-        ("1.0~rc1", "1.0~rc1~git123", 1),
-        # blscfg.c's '+': like '~' but a base version is older
-        ("1.0+1", "1.0", 1),
-        ("1.0", "1.0+1", -1),
-        ("1.0+1", "1.0+2", -1),
-        ("a+", "a_", 1),
-    ],
-)
-def test_rpmvercmp(a: str, b: str, want: int) -> None:
-    assert rpmvercmp(a, b) == want
-
-
-def test_blscfg_compares_name_version_release() -> None:
-    # split at the last two '-': name, version, release (blscfg.c split_package_string)
-    assert blscfg_cmp("abc-5.14.10-300.fc35.x86_64", "abc-5.9.16-200.fc33.x86_64") == 1
-    assert blscfg_cmp("abc-0-rescue", "abc-5.9.16-200.fc33.x86_64") == -1
-    assert blscfg_cmp("abc-5.14.10-300.fc35.x86_64", "abc-5.14.10-300.fc35.x86_64") == 0
-    assert blscfg_cmp("zzz-1-1", "aaa-9-9") == 1  # the name is compared first
-
-
-def test_strverscmp_improved_order_from_systemd_source() -> None:
-    # the sorted list in the comment above strverscmp_improved (string-util-fundamental.c)
-    order = ["122.1", "123~rc1-1", "123", "123-a", "123-a.1", "123-1", "123-1.1", "123^post1", "123.a-1",
-             "123.1-1", "123a-1", "124-1"]  # fmt: skip
-    for i, older in enumerate(order):
-        assert strverscmp_improved(older, older) == 0
-        for newer in order[i + 1 :]:
-            assert strverscmp_improved(older, newer) < 0, (older, newer)
-            assert strverscmp_improved(newer, older) > 0, (newer, older)
-    assert strverscmp_improved("00123", "123") == 0
-    assert strverscmp_improved(None, "1") < 0 and strverscmp_improved("", None) == 0
-
-
-@pytest.mark.parametrize(
-    ("pattern", "name", "want"),
-    [
-        ("*", "anything.conf", True),
-        ("fedora-*", "fedora-5.conf", True),
-        ("fedora-*", "debian.conf", False),
-        ("a?c.conf", "abc.conf", True),
-        ("a?c.conf", "ac.conf", False),
-        ("[a-c]x", "bx", True),
-        ("[a-c]x", "dx", False),
-        ("[]]x", "]x", True),
-        ("[a-]x", "-x", True),
-        ("\\*", "*", True),
-        ("\\*", "a", False),
-        ("*-6.1.0-20*", "mid-6.1.0-20-amd64.conf", True),
-        ("abc", "abcd", False),
-        ("[ab", "a", False),
-        ("*" * 40 + "x", "x", True),  # consecutive stars are one level
-        ("*x" * 31, "x" * 31, True),
-        ("*x" * 32, "x" * 32, False),  # systemd-boot stops at 32 levels
-    ],
-)
-def test_efi_fnmatch(pattern: str, name: str, want: bool) -> None:
-    assert efi_fnmatch(pattern, name) is want
 
 
 # --- blscfg parsing and the menu entry it generates
@@ -348,76 +218,6 @@ def test_blscfg_equal_versions_keep_the_first() -> None:
     state.add(BlsEntry("k-1.0-1.conf", [("linux", "/first")]))
     state.add(BlsEntry("k-1_0-1.conf", [("linux", "/second")]))
     assert [e.filename for e in state.entries] == ["k-1.0-1.conf"]
-
-
-# --- systemd-boot
-
-
-def sd_tree(
-    tmp_path: Path, entries: dict[str, str], kernels: tuple[str, ...] = ("/vmlinuz",)
-) -> HostDirFiles:
-    files = {f"/loader/entries/{k}": v for k, v in entries.items()}
-    files.update({k: "k" for k in kernels})
-    return tree(tmp_path, files)
-
-
-def test_sdboot_order_sort_key_version_then_id(tmp_path: Path) -> None:
-    files = sd_tree(
-        tmp_path,
-        {
-            "a.conf": "title A\nlinux /vmlinuz\n",  # no sort-key: after all with one
-            "z.conf": "title Z\nlinux /vmlinuz\n",
-            "f1.conf": "title F\nsort-key fedora\nversion 5.9\nlinux /vmlinuz\n",
-            "f2.conf": "title F\nsort-key fedora\nversion 5.10\nlinux /vmlinuz\n",
-            "d.conf": "title D\nsort-key debian\nversion 1\nlinux /vmlinuz\n",
-        },
-    )
-    menu = systemd_boot_menu(files, "/loader/entries", None)
-    assert [e.id for e in menu.entries] == ["d.conf", "f2.conf", "f1.conf", "z.conf", "a.conf"]
-    assert [e.title for e in menu.entries][:3] == ["D", "F (5.10)", "F (5.9)"]  # made unique with the version
-    assert menu.default == "0" and menu.timeout == 0 and menu.timeout_style == "hidden"
-
-
-def test_sdboot_boot_counting_puts_exhausted_entries_last(tmp_path: Path) -> None:
-    files = sd_tree(tmp_path, {"b+0-3.conf": "linux /vmlinuz\n", "a+2.conf": "linux /vmlinuz\n"})
-    assert [e.id for e in systemd_boot_menu(files, "/loader/entries", None).entries] == [
-        "a+2.conf",
-        "b+0-3.conf",
-    ]
-
-
-def test_sdboot_loader_conf_default_and_timeout(tmp_path: Path) -> None:
-    files = sd_tree(tmp_path, {f"k-{v}.conf": f"version {v}\nlinux /vmlinuz\n" for v in (1, 2, 3)})
-    menu = systemd_boot_menu(files, "/loader/entries", "timeout 4\ndefault K-2*\n")
-    assert menu.entries[int(menu.default or 0)].id == "k-2.conf" and menu.timeout == 4
-    assert systemd_boot_menu(files, "/loader/entries", "default @saved\n").default == "0"
-    assert systemd_boot_menu(files, "/loader/entries", "default nomatch\n").default == "0"
-    assert systemd_boot_menu(files, "/loader/entries", "timeout menu-force\n").timeout is None
-
-
-def test_sdboot_entry_parsing(tmp_path: Path) -> None:
-    files = sd_tree(
-        tmp_path,
-        {
-            "x.conf": '# c\n\ntitle "Quoted"\noptions a  b\ninitrd \\EFI\\i1\n'
-            'options "c"\ninitrd //i2\nlinux vmlinuz\n',
-            "gone.conf": "linux /missing\n",
-            "arm.conf": "architecture aa64\nlinux /vmlinuz\n",
-            "auto-x.conf": "linux /vmlinuz\n",
-            "win.conf": "efi /EFI/x.efi\n",
-        },
-        kernels=("/vmlinuz", "/EFI/x.efi"),
-    )
-    menu = systemd_boot_menu(files, "/loader/entries", None)
-    assert sorted(e.id for e in menu.entries) == ["win.conf", "x.conf"]
-    x = next(e for e in menu.entries if e.id == "x.conf")
-    assert x.title == "Quoted" and x.boot is not None
-    assert x.boot.args == "a  b c"  # options lines joined verbatim
-    assert [i.path for i in x.boot.initrds] == ["/EFI/i1", "/i2"] and x.boot.kernel is not None
-    assert x.boot.kernel.path == "/vmlinuz"
-    win = next(e for e in menu.entries if e.id == "win.conf")
-    assert win.boot is not None and win.boot.kind == CHAINLOADER
-    assert parse_sdboot_text("key\nk v\n") == [("k", "v")]
 
 
 # --- hostile input
