@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layouts import mkext
+from pvboot.errors import NotFoundError
 
 if TYPE_CHECKING:
     from pvboot.config.source import HostDirFiles
@@ -131,3 +132,29 @@ def config_tree(root: Path, files: dict[str, str]) -> HostDirFiles:
     for path, text in files.items():
         put(root, path, text.encode())
     return HostDirFiles(root)
+
+
+class NoFiles:
+    """A config volume with no files (what the GRUB legacy access-rule tests read from)."""
+
+    def read(self, path: str) -> str:
+        raise NotFoundError(path)
+
+    def listdir(self, path: str) -> list[str]:
+        raise NotFoundError(path)
+
+    def exists(self, path: str) -> bool:
+        return False
+
+
+LEGACY = """timeout 5
+password --md5 $1$abcdefgh$cHJi5PXp/ki/ktXzqlk6I1
+title one
+  kernel /vmlinuz-1 ro
+title two
+  password topsecret
+  kernel /vmlinuz-2 ro
+title three
+  lock
+  kernel /vmlinuz-3 ro
+"""

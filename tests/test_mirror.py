@@ -70,7 +70,6 @@ TESTED_IN = {
     "config/grub2/parser.py": ["tests/config/grub2/test_script_language.py"],
     "config/grub2/session.py": ["tests/test_differential.py", "tests/test_corpus.py"],
     "config/guestview.py": ["tests/config/test_formats.py", "tests/config/grub2/commands/test_search.py"],
-    "config/legacyauth.py": ["tests/tui/test_tui_units.py"],
     "config/load.py": ["tests/config/test_formats.py"],
     "config/menusource.py": ["tests/tui/test_tui_units.py", "tests/test_menu_cli.py"],
     "config/source.py": ["tests/config/test_bls.py", "tests/config/test_grub_legacy.py"],
@@ -111,14 +110,9 @@ TESTED_IN = {
     "sandbox/seccomp.py": ["tests/sandbox/test_confine.py", "tests/sandbox/test_strace.py"],
     "titlerules.py": ["tests/toolstack/test_xapi.py"],
     "tui/__init__.py": ["tests/tui/test_console.py"],
-    "tui/auth.py": ["tests/tui/test_tui_units.py"],
     "tui/cmdline.py": ["tests/tui/test_console.py"],
-    "tui/editor.py": ["tests/tui/test_tui_units.py"],
-    "tui/keys.py": ["tests/tui/test_tui_units.py"],
-    "tui/layout.py": ["tests/tui/test_tui_units.py"],
     "tui/page.py": ["tests/tui/test_console.py"],
     "tui/screen.py": ["tests/tui/test_console.py"],
-    "tui/text.py": ["tests/tui/test_tui_units.py"],
     "tui/tty.py": ["tests/tui/test_tui_units.py", "tests/tui/test_tui_wait.py"],
 }
 
