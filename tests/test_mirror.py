@@ -5,11 +5,13 @@ A module that has no such file yet is listed in `TESTED_IN` with the test module
 behaviour is exercised through the CLI, the sandbox or a sibling's tests), and a module with no behaviour
 of its own in `NO_BEHAVIOUR`. Both lists may only shrink: an entry that gains its own test module, or
 that names a module or test that no longer exists, fails here; a new module must come with its tests.
-The other checks keep one helper per job: one way to run pvboot (tests/pvrun.py).
+The other checks keep one helper per job (one way to run pvboot: tests/pvrun.py) and src/ free of import
+cycles.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -159,3 +161,45 @@ def test_one_way_to_run_pvboot() -> None:
         if path.name != "pvrun.py" and "e2e" not in path.parts and spawn.search(path.read_text())
     ]
     assert not elsewhere, elsewhere
+
+
+def _imports(module: str, path: Path, known: set[str]) -> set[str]:
+    """The pvboot modules `path` imports anywhere (functions and TYPE_CHECKING blocks too); `from pkg
+    import sub` counts as importing `pkg.sub` only."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module or ""
+            subs = {f"{source}.{alias.name}" for alias in node.names} & known
+            found.update(subs)
+            if len(subs) < len(node.names) and source in known:
+                found.add(source)
+    return found - {module}
+
+
+def test_no_import_cycles() -> None:
+    paths = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {name: _imports(name, path, set(paths)) for name, path in paths.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for dep in sorted(graph[name]):
+            assert state.get(dep) != 1, f"import cycle: {' -> '.join([*trail, name, dep])}"
+            if dep not in state:
+                visit(dep, [*trail, name])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])

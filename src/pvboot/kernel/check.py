@@ -19,8 +19,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+import pvboot.kernel.elfxen as elfxen
 from pvboot.errors import GuestDataError, LimitError
-from pvboot.kernel import elfxen
 from pvboot.kernel.decompress import BannerScanner, Unpacked, detect, printable
 from pvboot.limits import KernelLimits, Limits
 
