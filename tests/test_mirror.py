@@ -88,7 +88,6 @@ TESTED_IN = {
     "disk/fsapi.py": ["tests/disk/fs/test_filesystems.py"],
     "disk/hostfs.py": ["tests/test_cli_guest_text.py"],
     "disk/partitions.py": ["tests/disk/test_mbr.py", "tests/disk/test_gpt.py"],
-    "disk/stream.py": ["tests/disk/test_lvm.py", "tests/test_extract.py"],
     "disk/tree.py": ["tests/disk/fs/test_filesystems.py", "tests/test_extract.py"],
     "guard.py": ["tests/sandbox/test_replies.py"],
     "kernel/decompress.py": ["tests/kernel/test_check.py", "tests/kernel/test_initrd.py"],
