@@ -217,7 +217,7 @@ def _loop(args: argparse.Namespace, summary: Summary, seeds: SeedSet, target: Ta
                 break
             flags = [
                 f"-seed={run_seed}",
-                f"-max_len={seeds.max_len()}",
+                f"-max_len={target.max_len or seeds.max_len()}",
                 f"-dict={seeds.dictionary}",
                 f"-timeout={WALL_TIMEOUT}",
                 "-rss_limit_mb=4096",
