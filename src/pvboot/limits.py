@@ -166,6 +166,8 @@ VERDICTS_MAX_FILE_SIZE = 4 * MIB  # bytes of the verdict cache file read
 
 
 # -- disk layers --
+
+FS_MAX_SYMLINK = 4096  # bytes of a symlink's target: PATH_MAX, no real one is longer
 # Volumes found inside volumes are scanned again (disk/volumes.py): these bound that walk. The deepest
 # real layout is a logical volume on md RAID on a partition, 3 below the disk.
 
@@ -181,3 +183,8 @@ FS_MAX_DIR_BYTES = 64 * MIB  # one directory's bytes (100,000 entries are a few 
 FS_TREE_CHILD_CACHE = 4096  # directory entries a FileTree caches: what a hostile config's lookups can pin
 BTRFS_MAX_NODE_VISITS = 200_000  # B-tree nodes one Btrfs tree walk visits
 ISO9660_MAX_DESCRIPTORS = 64  # volume descriptors read before the set terminator
+
+
+# -- protocol --
+
+PROTOCOL_MAX_MENU_DEPTH = 200  # nested submenus in a menu reply (the interpreter stops at 150)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pvboot.errors import GuestDataError, LimitError
 from pvboot.kernel.files import clean_reply_fields
+from pvboot.limits import PROTOCOL_MAX_MENU_DEPTH as MAX_MENU_DEPTH
 from pvboot.limits import ReplyBounds
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ MAX_REPLY_STRING = 64 * 1024  # characters: far above any real command line, pat
 MAX_TITLE = 1024  # characters of a sanitised title or reason
 MAX_REASONS = 32  # why-lines of a boot reply kept for the JSON answer
 MAX_LIST = 100_000  # items of any list in a reply (each item is a value counted by the bounds too)
-MAX_MENU_DEPTH = 200  # nested submenus (the interpreter stops at 150)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _WHO = "the reading process"
 

@@ -16,9 +16,9 @@ from typing import BinaryIO, TypeVar
 from pvboot.disk.fsapi import Extent
 from pvboot.disk.stream import RawReader
 from pvboot.errors import GuestDataError, LimitError, PvbootError, is_codec_panic
+from pvboot.limits import FS_MAX_SYMLINK as SYMLINK_MAX
 from pvboot.limits import Limits
 
-SYMLINK_MAX = 4096  # PATH_MAX: no real symlink target is longer
 STREAM_BUFFER = 256 * 1024
 T = TypeVar("T")
 ExtentSource = Sequence[Extent] | Callable[[], Sequence[Extent]]  # a factory is called on first read
