@@ -74,7 +74,6 @@ TESTED_IN = {
     "config/guestview.py": ["tests/config/test_formats.py", "tests/config/grub2/commands/test_search.py"],
     "config/load.py": ["tests/config/test_formats.py"],
     "config/menusource.py": ["tests/tui/test_tui_units.py", "tests/test_menu_cli.py"],
-    "config/source.py": ["tests/config/test_bls.py", "tests/config/test_grub_legacy.py"],
     "config/xenserver.py": ["tests/toolstack/test_xapi.py"],
     "disk/fs/_btrfs_codecs.py": ["tests/disk/fs/test_filesystems.py"],
     "disk/fs/_common.py": ["tests/disk/fs/test_filesystems.py"],
