@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .ere import EREError, compile_ere
 from .numbers import ERRMSG, GrubErr, strtoull, to_int
-from .options import HelpRequested, Option, OptionError, parse_options
+from .options import HelpRequested, Option, OptionError, Parsed, parse_options
 
 if TYPE_CHECKING:
     from .runtime import Builtin, ScriptRuntime
@@ -24,14 +24,25 @@ _ECHO_OPTIONS = (Option(None, "n"), Option(None, "e"))
 _ECHO_ESCAPES = {"\\": "\\", "a": "\a", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
-def _echo(interp: ScriptRuntime, args: list[str], block: str | None) -> int:
+def _options(interp: ScriptRuntime, args: list[str], options: tuple[Option, ...], usage: str,
+             **how: bool) -> Parsed | int:  # fmt: skip
+    """`args` parsed as GRUB's extcmd parses them, or the status the command returns at once: 0 after
+    printing `usage` for --help/--usage, GRUB_ERR_BAD_ARGUMENT for a bad option."""
     try:
-        opts = parse_options(args, _ECHO_OPTIONS, accept_dash=True, options_at_start=True)
+        return parse_options(args, options, **how)
     except HelpRequested:
-        interp.write("Usage: echo [-e|-n] STRING\n")
+        interp.write(f"Usage: {usage}\n")
         return 0
     except OptionError as e:
         return interp.error(GrubErr.BAD_ARGUMENT, str(e))
+
+
+def _echo(interp: ScriptRuntime, args: list[str], block: str | None) -> int:
+    opts = _options(
+        interp, args, _ECHO_OPTIONS, "echo [-e|-n] STRING", accept_dash=True, options_at_start=True
+    )
+    if isinstance(opts, int):
+        return opts
     words = opts.args
     newline = not opts.has("n")
     if opts.has("e"):
@@ -309,13 +320,9 @@ _REGEXP_OPTIONS = (Option("set", "s", takes_value=True, repeatable=True),)
 
 def _regexp(interp: ScriptRuntime, args: list[str], block: str | None) -> int:
     interp.wildcards = True  # loading the regexp module installs GRUB's wildcard translator
-    try:
-        opts = parse_options(args, _REGEXP_OPTIONS)
-    except HelpRequested:
-        interp.write("Usage: regexp [OPTIONS] REGEXP STRING\n")
-        return 0
-    except OptionError as e:
-        return interp.error(GrubErr.BAD_ARGUMENT, str(e))
+    opts = _options(interp, args, _REGEXP_OPTIONS, "regexp [OPTIONS] REGEXP STRING")
+    if isinstance(opts, int):
+        return opts
     rest = opts.args
     if len(rest) != 2:
         return interp.error(GrubErr.BAD_ARGUMENT, "two arguments expected")
@@ -361,13 +368,9 @@ def _tr(interp: ScriptRuntime, args: list[str], block: str | None) -> int:
     stored in VAR. One argument is the string, two the sets (the string is $VAR), three all of them.
     Where GRUB would read a NULL (a string or set that neither an argument nor an option gives) it is
     "missing parameters" here too."""
-    try:
-        opts = parse_options(args, _TR_OPTIONS)
-    except HelpRequested:
-        interp.write("Usage: tr [OPTIONS] [SET1] [SET2] [STRING]\n")
-        return 0
-    except OptionError as e:
-        return interp.error(GrubErr.BAD_ARGUMENT, str(e))
+    opts = _options(interp, args, _TR_OPTIONS, "tr [OPTIONS] [SET1] [SET2] [STRING]")
+    if isinstance(opts, int):
+        return opts
     var = opts.one("set") if opts.has("set") else None
     source: str | None = interp.get(var) if var is not None else None
     sets: tuple[str, str] | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from pvboot.errors import GuestDataError, LimitError, NotFoundError
+
 if TYPE_CHECKING:
     from pvboot.config.bls import BlscfgState
     from pvboot.config.grub2.auth import AuthConfig
@@ -79,3 +81,11 @@ def fail(ctx: CommandContext, message: str) -> int:
     if ctx.recorder is not None:
         ctx.recorder.errors.append(message)
     return 1
+
+
+def file_failure(ctx: CommandContext, exc: GuestDataError, path: str) -> int:
+    """A guest file a command opened could not be read: GRUB's "file `PATH' not found" for a missing
+    one, the reader's message otherwise. A limit is never a command failure: it ends the run."""
+    if isinstance(exc, LimitError):
+        raise exc
+    return fail(ctx, f"file `{path}' not found" if isinstance(exc, NotFoundError) else str(exc))

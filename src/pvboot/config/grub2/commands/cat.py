@@ -5,11 +5,11 @@ are read.
 
 from __future__ import annotations
 
-from pvboot.config.grub2.context import CommandContext, fail
+from pvboot.config.grub2.context import CommandContext, fail, file_failure
 from pvboot.config.grub2.extcmd import Command
 from pvboot.config.grub2.options import Option, Parsed
 from pvboot.disk.fsapi import Kind
-from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.errors import GuestDataError
 from pvboot.limits import GRUB_MAX_CAT
 from pvboot.menu import FileRef
 
@@ -24,12 +24,8 @@ def cat(ctx: CommandContext, opts: Parsed, _block: str | None) -> int:
     ref = ctx.resolve(path)
     try:
         data = _read(ctx, ref)
-    except LimitError:
-        raise
-    except NotFoundError:
-        return fail(ctx, f"file `{path}' not found")
     except GuestDataError as exc:
-        return fail(ctx, str(exc))
+        return file_failure(ctx, exc, path)
     ctx.write(render_cat(data, opts.has("dos")))
     return 0
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pvboot.config.grub2.context import CommandContext, fail
+from pvboot.config.grub2.context import CommandContext, fail, file_failure
 from pvboot.config.grub2.extcmd import Command
 from pvboot.config.grub2.options import Option, Parsed
 from pvboot.disk.fsapi import Kind
-from pvboot.errors import GuestDataError, LimitError, NotFoundError
+from pvboot.errors import GuestDataError
 from pvboot.limits import GRUB_MAX_LS
 
 if TYPE_CHECKING:
@@ -120,12 +120,8 @@ def _list(ctx: CommandContext, arg: str, long: bool, human: bool, show_all: bool
             ctx.write(line + ("" if long else "\n"))
             return 0
         names = tree.listdir(ref.path)
-    except LimitError:
-        raise
-    except NotFoundError:
-        return fail(ctx, f"file `{arg}' not found")
     except GuestDataError as exc:
-        return fail(ctx, str(exc))
+        return file_failure(ctx, exc, arg)
     out, size = [], 0
     for name in names:
         if not show_all and name.startswith("."):
