@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from pvboot.disk.fs import detect, open_filesystem
 from pvboot.disk.fsapi import Extent, FileSystem, Kind
+from pvboot.disk.stream import RawReader
 from pvboot.disk.tree import FileTree
 from pvboot.errors import GuestDataError, NotFoundError, PvbootError
 from pvboot.limits import MIB, Limits
@@ -385,28 +386,13 @@ def test_detect_rejects_garbage() -> None:
             open_filesystem(io.BytesIO(blob), LIMITS)
 
 
-class Patched(io.RawIOBase):
+class Patched(RawReader):
     """A read-only view of an image file with some bytes replaced."""
 
     def __init__(self, path: Path, patches: dict[int, int]) -> None:
-        super().__init__()
+        super().__init__(path.stat().st_size)
         self._file = open(path, "rb")  # noqa: SIM115
         self._patches = patches
-        self._size = path.stat().st_size
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = {0: 0, 1: self._pos, 2: self._size}[whence] + offset
-        return self._pos
 
     def readinto(self, buffer: Any) -> int:
         self._file.seek(self._pos)
